@@ -1,0 +1,414 @@
+/*
+ * config.c - load and validate the INI configuration (SPEC §7).
+ *
+ * One table lists every key of the fixed sections with its type, range,
+ * default and where it lands in struct cfg. Loading walks the dictionary
+ * iniparser built, so an entry the table does not know (a typo, a key
+ * outside any section, an unknown section) is an error rather than silently
+ * ignored. [key NAME] sections build the API key table. Cross-key rules
+ * (credentials given in pairs, timeouts ordered) are checked last.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <iniparser.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+enum opt_type { OPT_STRING, OPT_LONG, OPT_BOOL, OPT_ADDRESSING };
+
+struct opt {
+	const char *section;
+	const char *name;
+	enum opt_type type;
+	const char *def;
+	long long min, max; /* OPT_LONG */
+	size_t offset;      /* into struct cfg */
+};
+
+#define OFF(field) offsetof(struct cfg, field)
+
+static const struct opt options[] = {
+	{"server", "max_width", OPT_LONG, "2000", 0, 100000, OFF(server.max_width)},
+	{"server", "max_source_bytes", OPT_LONG, "52428800", 1, 1LL << 40, OFF(server.max_source_bytes)},
+	{"server", "max_source_pixels", OPT_LONG, "100000000", 1, 1LL << 40, OFF(server.max_source_pixels)},
+	{"server", "cache_control", OPT_STRING, "public, max-age=86400", 0, 0, OFF(server.cache_control)},
+	{"s3", "bucket", OPT_STRING, NULL, 0, 0, OFF(s3.bucket)},
+	{"s3", "region", OPT_STRING, "us-east-1", 0, 0, OFF(s3.region)},
+	{"s3", "endpoint", OPT_STRING, "", 0, 0, OFF(s3.endpoint)},
+	{"s3", "addressing", OPT_ADDRESSING, "auto", 0, 0, OFF(s3.addressing)},
+	{"s3", "originals_prefix", OPT_STRING, "original-images/", 0, 0, OFF(s3.originals_prefix)},
+	{"s3", "access_key_id", OPT_STRING, "", 0, 0, OFF(s3.access_key_id)},
+	{"s3", "secret_access_key", OPT_STRING, "", 0, 0, OFF(s3.secret_access_key)},
+	{"s3", "session_token", OPT_STRING, "", 0, 0, OFF(s3.session_token)},
+	{"s3", "imds", OPT_BOOL, "yes", 0, 0, OFF(s3.imds)},
+	{"s3", "connect_timeout_ms", OPT_LONG, "2000", 1, 600000, OFF(s3.connect_timeout_ms)},
+	{"s3", "timeout_ms", OPT_LONG, "10000", 1, 3600000, OFF(s3.timeout_ms)},
+	{"s3", "retries", OPT_LONG, "2", 0, 10, OFF(s3.retries)},
+	{"s3", "verify_tls", OPT_BOOL, "yes", 0, 0, OFF(s3.verify_tls)},
+	{"s3", "ca_file", OPT_STRING, "", 0, 0, OFF(s3.ca_file)},
+};
+
+static const char *const key_options[] = {"key", "sha256", "enabled"};
+
+#define KEY_SECTION "key "
+
+struct loader {
+	const char *file;
+	char *err;
+	size_t errlen;
+	bool failed;
+};
+
+__attribute__((format(printf, 4, 5))) static void fail(struct loader *ld, const char *section,
+						      const char *key, const char *fmt, ...)
+{
+	if (ld->failed)
+		return;
+	ld->failed = true;
+	struct buf b = BUF_INIT;
+	buf_puts(&b, ld->file);
+	if (section)
+		buf_printf(&b, ": [%s]", section);
+	if (key)
+		buf_printf(&b, " %s", key);
+	buf_puts(&b, ": ");
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	snprintf(ld->err, ld->errlen, "%s", b.data);
+	buf_free(&b);
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return *out = true, true;
+		if (strcasecmp(v, no[i]) == 0)
+			return *out = false, true;
+	}
+	return false;
+}
+
+static bool parse_integer(const char *v, long long min, long long max, long long *out)
+{
+	char *end;
+	if (!*v || isspace((unsigned char)*v))
+		return false;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno || *end || n < min || n > max)
+		return false;
+	*out = n;
+	return true;
+}
+
+/* Sets one option from its text; reports a bad value. */
+static void set_option(struct loader *ld, struct cfg *cfg, const struct opt *o, const char *v)
+{
+	char *field = (char *)cfg + o->offset;
+	long long n;
+	bool b;
+
+	switch (o->type) {
+	case OPT_STRING:
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
+		break;
+	case OPT_LONG:
+		if (!parse_integer(v, o->min, o->max, &n)) {
+			fail(ld, o->section, o->name, "expected a whole number from %lld to %lld, got '%s'",
+			     o->min, o->max, v);
+			return;
+		}
+		*(long long *)field = n;
+		break;
+	case OPT_BOOL:
+		if (!parse_bool(v, &b)) {
+			fail(ld, o->section, o->name, "expected yes or no, got '%s'", v);
+			return;
+		}
+		*(bool *)field = b;
+		break;
+	case OPT_ADDRESSING:
+		if (strcmp(v, "auto") == 0)
+			*(enum cfg_addressing *)field = CFG_ADDR_AUTO;
+		else if (strcmp(v, "virtual") == 0)
+			*(enum cfg_addressing *)field = CFG_ADDR_VIRTUAL;
+		else if (strcmp(v, "path") == 0)
+			*(enum cfg_addressing *)field = CFG_ADDR_PATH;
+		else
+			fail(ld, o->section, o->name, "expected auto, virtual or path, got '%s'", v);
+		break;
+	}
+}
+
+static const struct opt *find_option(const char *section, const char *name)
+{
+	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+		if (strcmp(options[i].section, section) == 0 && strcmp(options[i].name, name) == 0)
+			return &options[i];
+	return NULL;
+}
+
+static bool valid_key_name(const char *s)
+{
+	if (!*s || strlen(s) > 64)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
+			return false;
+	return true;
+}
+
+/* Loads one [key NAME] section. */
+static void load_key(struct loader *ld, struct cfg *cfg, dictionary *d, const char *sec)
+{
+	const char *name = sec + strlen(KEY_SECTION);
+	struct buf k = BUF_INIT;
+	const char *key, *sha, *enabled;
+	unsigned char digest[SHA256_LEN];
+	bool on = true;
+
+	while (*name == ' ')
+		name++;
+	if (!valid_key_name(name)) {
+		fail(ld, sec, NULL, "key name must be 1 to 64 letters, digits, '-', '_' or '.'");
+		return;
+	}
+	buf_printf(&k, "%s:key", sec);
+	key = iniparser_getstring(d, k.data, NULL);
+	buf_reset(&k);
+	buf_printf(&k, "%s:sha256", sec);
+	sha = iniparser_getstring(d, k.data, NULL);
+	buf_reset(&k);
+	buf_printf(&k, "%s:enabled", sec);
+	enabled = iniparser_getstring(d, k.data, NULL);
+	buf_free(&k);
+
+	if ((key != NULL) == (sha != NULL)) {
+		fail(ld, sec, key ? "sha256" : "key", "give exactly one of key and sha256");
+		return;
+	}
+	if (key) {
+		/* Keys shorter than this are guessable by brute force. */
+		if (strlen(key) < 8) {
+			fail(ld, sec, "key", "must be at least 8 characters");
+			return;
+		}
+		crypto_sha256(key, strlen(key), digest);
+	} else if (!crypto_unhex(sha, digest, SHA256_LEN)) {
+		fail(ld, sec, "sha256", "expected 64 hex digits (echo -n KEY | sha256sum)");
+		return;
+	}
+	if (enabled && !parse_bool(enabled, &on)) {
+		fail(ld, sec, "enabled", "expected yes or no, got '%s'", enabled);
+		return;
+	}
+	for (size_t i = 0; i < cfg->keys.n; i++) {
+		if (crypto_equal(cfg->keys.keys[i].digest, digest, SHA256_LEN)) {
+			fail(ld, sec, key ? "key" : "sha256", "same key as [key %s]",
+			     cfg->keys.keys[i].name);
+			return;
+		}
+	}
+	auth_add(&cfg->keys, name, digest, on);
+}
+
+static bool is_key_section(const char *sec)
+{
+	return strncmp(sec, KEY_SECTION, strlen(KEY_SECTION)) == 0;
+}
+
+/* Every dictionary entry must be a known section or a known key in one. */
+static void check_entries(struct loader *ld, dictionary *d)
+{
+	for (ssize_t i = 0; i < d->size && !ld->failed; i++) {
+		const char *entry = d->key[i];
+		if (!entry)
+			continue;
+		const char *colon = strrchr(entry, ':');
+		if (!colon) {
+			if (strcmp(entry, "server") && strcmp(entry, "s3") && !is_key_section(entry))
+				fail(ld, entry, NULL, "unknown section (expected [server], [s3] or [key NAME])");
+			continue;
+		}
+		size_t seclen = (size_t)(colon - entry);
+		char *sec = xmalloc(seclen + 1);
+		memcpy(sec, entry, seclen);
+		sec[seclen] = '\0';
+		const char *name = colon + 1;
+		if (seclen == 0) {
+			fail(ld, NULL, name, "key outside any section");
+		} else if (is_key_section(sec)) {
+			bool known = false;
+			for (size_t k = 0; k < sizeof key_options / sizeof key_options[0]; k++)
+				known |= strcmp(name, key_options[k]) == 0;
+			if (!known)
+				fail(ld, sec, name, "unknown key (expected key, sha256 or enabled)");
+		} else if (!find_option(sec, name)) {
+			fail(ld, sec, name, "unknown key");
+		}
+		free(sec);
+	}
+}
+
+static bool has_prefix(const char *s, const char *p)
+{
+	return strncmp(s, p, strlen(p)) == 0;
+}
+
+static void check_rules(struct loader *ld, struct cfg *cfg)
+{
+	struct cfg_s3 *s3 = &cfg->s3;
+
+	if (!*s3->bucket)
+		fail(ld, "s3", "bucket", "must not be empty");
+	for (const char *p = s3->bucket; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("-_.", *p))
+			fail(ld, "s3", "bucket", "'%s' is not a valid bucket name", s3->bucket);
+	if (!*s3->region)
+		fail(ld, "s3", "region", "must not be empty");
+	for (const char *p = s3->region; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-')
+			fail(ld, "s3", "region", "'%s' is not a valid region name", s3->region);
+	if (*s3->endpoint) {
+		if (!has_prefix(s3->endpoint, "http://") && !has_prefix(s3->endpoint, "https://"))
+			fail(ld, "s3", "endpoint", "must start with http:// or https://");
+		size_t n = strlen(s3->endpoint);
+		while (n && s3->endpoint[n - 1] == '/')
+			s3->endpoint[--n] = '\0';
+	}
+	if (s3->addressing == CFG_ADDR_VIRTUAL && strchr(s3->bucket, '.') &&
+	    (!*s3->endpoint || has_prefix(s3->endpoint, "https://")))
+		fail(ld, "s3", "addressing",
+		     "virtual-hosted addressing with a dotted bucket name breaks TLS; use path");
+	if (s3->originals_prefix[0] == '/')
+		fail(ld, "s3", "originals_prefix", "must not start with '/'");
+	if (strlen(s3->originals_prefix) > 512)
+		fail(ld, "s3", "originals_prefix", "longer than 512 bytes");
+	if (!*s3->access_key_id != !*s3->secret_access_key)
+		fail(ld, "s3", *s3->access_key_id ? "secret_access_key" : "access_key_id",
+		     "access_key_id and secret_access_key go together");
+	if (*s3->session_token && !*s3->access_key_id)
+		fail(ld, "s3", "session_token", "needs access_key_id and secret_access_key");
+	if (s3->connect_timeout_ms > s3->timeout_ms)
+		fail(ld, "s3", "connect_timeout_ms", "larger than timeout_ms (%lld)", s3->timeout_ms);
+	for (const char *p = cfg->server.cache_control; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			fail(ld, "server", "cache_control", "contains a control character");
+	if (cfg->keys.n == 0)
+		fail(ld, NULL, NULL, "no [key NAME] section: at least one API key is required");
+}
+
+static struct loader *error_sink; /* iniparser reports through a global */
+
+static int ini_error(const char *fmt, ...)
+{
+	if (!error_sink || error_sink->failed)
+		return 0;
+	struct buf b = BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	/* "iniparser: syntax error in FILE (LINE):\n-> TEXT\n" -> one line */
+	for (char *p = b.data; p && *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	fail(error_sink, NULL, NULL, "%s", b.data ? b.data : "parse error");
+	buf_free(&b);
+	return 0;
+}
+
+struct cfg *cfg_load(const char *path, char *err, size_t errlen)
+{
+	struct loader ld = {path, err, errlen, false};
+	struct cfg *cfg = xcalloc(1, sizeof *cfg);
+	FILE *f;
+
+	cfg->path = xstrdup(path);
+	/* Defaults first, so every field is set even if the file omits it. */
+	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+		if (options[i].def)
+			set_option(&ld, cfg, &options[i], options[i].def);
+	cfg->s3.bucket = xstrdup("");
+
+	f = fopen(path, "r");
+	if (!f) {
+		fail(&ld, NULL, NULL, "cannot open: %s", strerror(errno));
+		goto out;
+	}
+	fclose(f);
+	error_sink = &ld;
+	iniparser_set_error_callback(ini_error);
+	dictionary *d = iniparser_load(path);
+	iniparser_set_error_callback(NULL);
+	error_sink = NULL;
+	if (!d) {
+		fail(&ld, NULL, NULL, "cannot be parsed");
+		goto out;
+	}
+	check_entries(&ld, d);
+	for (size_t i = 0; i < sizeof options / sizeof options[0] && !ld.failed; i++) {
+		const struct opt *o = &options[i];
+		struct buf k = BUF_INIT;
+		buf_printf(&k, "%s:%s", o->section, o->name);
+		const char *v = iniparser_getstring(d, k.data, NULL);
+		buf_free(&k);
+		if (v)
+			set_option(&ld, cfg, o, v);
+		else if (!o->def)
+			fail(&ld, o->section, o->name, "required");
+	}
+	for (int i = 0; i < iniparser_getnsec(d) && !ld.failed; i++) {
+		const char *sec = iniparser_getsecname(d, i);
+		if (sec && is_key_section(sec))
+			load_key(&ld, cfg, d, sec);
+	}
+	iniparser_freedict(d);
+	if (!ld.failed)
+		check_rules(&ld, cfg);
+out:
+	if (ld.failed) {
+		cfg_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+void cfg_free(struct cfg *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+		if (options[i].type == OPT_STRING)
+			free(*(char **)((char *)cfg + options[i].offset));
+	auth_table_free(&cfg->keys);
+	free(cfg->path);
+	free(cfg);
+}
+
+const char *cfg_default_path(const char *arg)
+{
+	const char *env = getenv("IMGSVC_CONFIG");
+	if (arg && *arg)
+		return arg;
+	if (env && *env)
+		return env;
+	return SYSCONFDIR "/imgsvc/imgsvc.ini";
+}

@@ -1,0 +1,60 @@
+/*
+ * config.h - the imgsvc configuration: one INI file, validated whole.
+ *
+ * cfg_load() reads the file with iniparser and checks every section and key
+ * against one table (config.c); an unknown section or key, a missing
+ * required key or a bad value fails the whole load with a message naming
+ * the file, the section, the key and the problem. Nothing is half-loaded.
+ */
+#ifndef IMGSVC_CONFIG_H
+#define IMGSVC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "auth.h"
+
+enum cfg_addressing { CFG_ADDR_AUTO, CFG_ADDR_VIRTUAL, CFG_ADDR_PATH };
+
+struct cfg_s3 {
+	char *bucket;
+	char *region;
+	char *endpoint;          /* "" for AWS; else "http://127.0.0.1:9000" */
+	enum cfg_addressing addressing;
+	char *originals_prefix;  /* "original-images/" (may be "") */
+	char *access_key_id;     /* "" when the chain should be used */
+	char *secret_access_key;
+	char *session_token;
+	bool imds;               /* try EC2 instance metadata last */
+	long long connect_timeout_ms;
+	long long timeout_ms;       /* whole S3 exchange, retries included */
+	long long retries;          /* extra attempts after the first */
+	bool verify_tls;
+	char *ca_file;           /* "" for the system store */
+};
+
+struct cfg_server {
+	long long max_width;         /* 0: no clamp */
+	long long max_source_bytes;
+	long long max_source_pixels;
+	char *cache_control;     /* "" for none */
+};
+
+struct cfg {
+	char *path;              /* the file this came from */
+	struct cfg_server server;
+	struct cfg_s3 s3;
+	struct auth_table keys;
+};
+
+/*
+ * Loads and validates path. Returns NULL with a message in err (naming file,
+ * section, key and the problem) on any error.
+ */
+struct cfg *cfg_load(const char *path, char *err, size_t errlen);
+void cfg_free(struct cfg *cfg);
+
+/* The file to read: -c argument, else $IMGSVC_CONFIG, else the default. */
+const char *cfg_default_path(const char *arg);
+
+#endif

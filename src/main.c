@@ -1,0 +1,153 @@
+/*
+ * main.c - imgsvc start-up, the FastCGI accept loop, and shutdown.
+ *
+ * The web server (lighttpd bin-path, Apache mod_fcgid) or spawn-fcgi hands
+ * imgsvc a listening socket as file descriptor 0. Start-up loads and checks
+ * the whole configuration before the first accept: a bad file stops the
+ * process with one message, never a half-configured server. SIGTERM sets a
+ * flag and wakes accept(); a request in progress is finished first.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "creds.h"
+#include "handler.h"
+#include "img.h"
+#include "reqlog.h"
+#include "s3.h"
+
+static volatile sig_atomic_t stopping;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+	FCGX_ShutdownPending();
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: imgsvc [-c FILE] [-t] [-V]\n"
+	      "  -c FILE  configuration file (default: $IMGSVC_CONFIG, else " SYSCONFDIR
+	      "/imgsvc/imgsvc.ini)\n"
+	      "  -t       check the configuration and exit\n"
+	      "  -V       print the version and exit\n"
+	      "imgsvc is a FastCGI responder: run it from lighttpd (bin-path), Apache\n"
+	      "mod_fcgid, or spawn-fcgi, which pass it a listening socket on stdin.\n",
+	      f);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_term;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: accept() must return so the loop sees the flag. */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf_arg = NULL;
+	bool check_only = false;
+	char err[1024];
+	int opt, rc = 1;
+
+	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+		switch (opt) {
+		case 'c':
+			conf_arg = optarg;
+			break;
+		case 't':
+			check_only = true;
+			break;
+		case 'V':
+			puts(PACKAGE_STRING);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	const char *path = cfg_default_path(conf_arg);
+	struct cfg *cfg = cfg_load(path, err, sizeof err);
+	if (!cfg) {
+		fprintf(stderr, "imgsvc: configuration error: %s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		printf("imgsvc: %s: configuration OK (%zu API keys)\n", path, cfg->keys.n);
+		cfg_free(cfg);
+		return 0;
+	}
+	if (FCGX_IsCGI()) {
+		fprintf(stderr, "imgsvc: standard input is not a FastCGI socket\n");
+		usage(stderr);
+		cfg_free(cfg);
+		return 2;
+	}
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	struct img_limits limits = {cfg->server.max_source_pixels};
+	img_init(argv[0], &limits);
+	struct creds_options copt = {
+		.access_key_id = cfg->s3.access_key_id,
+		.secret_access_key = cfg->s3.secret_access_key,
+		.session_token = cfg->s3.session_token,
+		.imds_enabled = cfg->s3.imds,
+		.timeout_ms = cfg->s3.connect_timeout_ms,
+		.refresh_margin_s = 300,
+	};
+	struct creds_provider *creds = creds_provider_new(&copt, err, sizeof err);
+	struct s3_client *s3 = creds ? s3_client_new(&cfg->s3, creds) : NULL;
+	FCGX_Request rq;
+
+	if (!creds || !s3) {
+		fprintf(stderr, "imgsvc: %s\n", creds ? "cannot start libcurl" : err);
+		goto out;
+	}
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&rq, 0, 0) != 0) {
+		fprintf(stderr, "imgsvc: cannot initialise libfcgi\n");
+		goto out;
+	}
+	install_signals();
+	log_msg("info", "started: config %s, bucket %s, endpoint %s, %zu API keys", cfg->path,
+		cfg->s3.bucket, *cfg->s3.endpoint ? cfg->s3.endpoint : "AWS", cfg->keys.n);
+
+	struct app app = {cfg, s3};
+	while (!stopping) {
+		if (FCGX_Accept_r(&rq) < 0)
+			break;
+		handle_request(&app, &rq);
+		FCGX_Finish_r(&rq);
+	}
+	FCGX_Free(&rq, 1);
+	log_msg("info", "stopping%s", stopping ? " on signal" : "");
+	rc = 0;
+out:
+	s3_client_free(s3);
+	creds_provider_free(creds);
+	img_shutdown();
+	curl_global_cleanup();
+	cfg_free(cfg);
+	return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * probe.h - what an image is and how big, from its first bytes.
+ *
+ * Reads only the header: the magic bytes decide the format (JPEG, PNG, GIF,
+ * WebP; nothing else is ever handed to GraphicsMagick), and the dimensions
+ * come from the JPEG SOF marker, the PNG IHDR chunk, the GIF logical screen
+ * or the WebP VP8/VP8L/VP8X header. Like nginx's image_filter, this lets the
+ * service refuse a pixel bomb before a single pixel is decoded.
+ */
+#ifndef IMGSVC_PROBE_H
+#define IMGSVC_PROBE_H
+
+#include <stddef.h>
+
+enum img_format { IMG_UNKNOWN, IMG_JPEG, IMG_PNG, IMG_GIF, IMG_WEBP };
+
+enum probe_result {
+	PROBE_OK,        /* format and dimensions known */
+	PROBE_NEED_MORE, /* the header goes on past the bytes given */
+	PROBE_UNKNOWN,   /* not an allowed format, or a broken header */
+};
+
+struct probe_info {
+	enum img_format format;
+	unsigned long width, height;
+};
+
+enum probe_result probe_image(const unsigned char *p, size_t len, struct probe_info *info);
+/* "image/jpeg", ...; NULL for IMG_UNKNOWN. */
+const char *probe_mime(enum img_format f);
+/* "JPEG", "PNG", "GIF", "WEBP": GraphicsMagick's names; NULL for unknown. */
+const char *probe_magick(enum img_format f);
+
+#endif

@@ -1,0 +1,354 @@
+/*
+ * s3.c - GetObject over one reused libcurl handle (see s3.h).
+ *
+ * Each attempt signs afresh (the timestamp is part of the signature), runs
+ * the transfer with the time left before the deadline, and classifies the
+ * outcome: done, retry (500, 503, connection failure, expired temporary
+ * credentials) or fail. Header and body callbacks fill a per-attempt state;
+ * a 200's body goes straight to the sink, an error's body is kept (up to a
+ * bound) to read S3's error code from.
+ */
+#include "s3.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sigv4.h"
+
+#define ERROR_BODY_MAX 16384
+#define BACKOFF_BASE_MS 50
+#define BACKOFF_CAP_MS 1000
+
+struct s3_client {
+	const struct cfg_s3 *cfg;
+	struct creds_provider *creds;
+	CURL *curl;
+	unsigned int seed;
+};
+
+struct attempt {
+	struct s3_sink *sink;
+	long status;
+	struct s3_object obj;
+	bool head_sent;
+	bool body_started;
+	bool stopped;
+	struct buf error_body;
+};
+
+enum outcome { DONE, RETRY, FAIL };
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct s3_client *s3_client_new(const struct cfg_s3 *cfg, struct creds_provider *creds)
+{
+	struct s3_client *c = xcalloc(1, sizeof *c);
+	c->cfg = cfg;
+	c->creds = creds;
+	c->curl = curl_easy_init();
+	if (!c->curl) {
+		free(c);
+		return NULL;
+	}
+	c->seed = (unsigned int)time(NULL) ^ ((unsigned int)getpid() << 16);
+	return c;
+}
+
+void s3_client_free(struct s3_client *c)
+{
+	if (!c)
+		return;
+	curl_easy_cleanup(c->curl);
+	free(c);
+}
+
+/* Copies a header value, trimmed, into dst (truncating, always terminated). */
+static void copy_value(char *dst, size_t dstlen, const char *v, size_t len)
+{
+	while (len && (*v == ' ' || *v == '\t'))
+		v++, len--;
+	while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+		len--;
+	if (len >= dstlen)
+		len = dstlen - 1;
+	memcpy(dst, v, len);
+	dst[len] = '\0';
+}
+
+static bool header_is(const char *line, size_t len, const char *name, const char **value,
+		      size_t *vlen)
+{
+	size_t n = strlen(name);
+	if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
+		return false;
+	*value = line + n + 1;
+	*vlen = len - n - 1;
+	return true;
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
+{
+	struct attempt *a = userdata;
+	size_t len = size * nmemb;
+	const char *v;
+	size_t vlen;
+
+	if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
+		/* A new response (after a 100 Continue, say): start over. */
+		const char *sp = memchr(line, ' ', len);
+		a->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+		memset(&a->obj, 0, sizeof a->obj);
+		a->obj.content_length = -1;
+	} else if (header_is(line, len, "content-length", &v, &vlen)) {
+		char num[32];
+		copy_value(num, sizeof num, v, vlen);
+		char *end;
+		long long n = strtoll(num, &end, 10);
+		a->obj.content_length = (*num && !*end && n >= 0) ? n : -1;
+	} else if (header_is(line, len, "content-type", &v, &vlen)) {
+		copy_value(a->obj.content_type, sizeof a->obj.content_type, v, vlen);
+	} else if (header_is(line, len, "etag", &v, &vlen)) {
+		copy_value(a->obj.etag, sizeof a->obj.etag, v, vlen);
+	} else if (header_is(line, len, "last-modified", &v, &vlen)) {
+		copy_value(a->obj.last_modified, sizeof a->obj.last_modified, v, vlen);
+	}
+	return len;
+}
+
+/* Calls the sink's on_head once; false when the sink wants to stop. */
+static bool send_head(struct attempt *a)
+{
+	if (a->head_sent)
+		return true;
+	a->head_sent = true;
+	if (a->sink->on_head(a->sink->ctx, &a->obj) != 0) {
+		a->stopped = true;
+		return false;
+	}
+	return true;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct attempt *a = userdata;
+	size_t len = size * nmemb;
+
+	if (a->status != 200) {
+		size_t room = ERROR_BODY_MAX - a->error_body.len;
+		buf_append(&a->error_body, data, len < room ? len : room);
+		return len;
+	}
+	if (!send_head(a))
+		return 0;
+	a->body_started = true;
+	if (a->sink->on_data(a->sink->ctx, data, len) != 0) {
+		a->stopped = true;
+		return 0;
+	}
+	return len;
+}
+
+/* Signs the request for key with the current time and credentials. */
+static struct curl_slist *sign(struct s3_client *c, const struct creds *cr, const char *host,
+			       const char *canonical_uri)
+{
+	char amz_date[17];
+	struct sigv4_header hdrs[4] = {
+		{"host", host},
+		{"x-amz-content-sha256", SIGV4_EMPTY_SHA256},
+		{"x-amz-date", amz_date},
+		{"x-amz-security-token", cr->session_token},
+	};
+	size_t n = cr->session_token && *cr->session_token ? 4 : 3;
+	struct sigv4_request req = {"GET", canonical_uri, "", hdrs, n, SIGV4_EMPTY_SHA256};
+	struct sigv4_credentials sc = {cr->access_key_id, cr->secret_access_key, cr->session_token};
+	struct sigv4_result sig;
+	struct curl_slist *list = NULL;
+	struct buf line = BUF_INIT;
+
+	sigv4_amz_date((long long)time(NULL), amz_date);
+	if (sigv4_sign(&req, &sc, c->cfg->region, "s3", amz_date, &sig) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			buf_reset(&line);
+			buf_printf(&line, "%s: %s", hdrs[i].name, hdrs[i].value);
+			list = curl_slist_append(list, line.data);
+		}
+		buf_reset(&line);
+		buf_printf(&line, "Authorization: %s", sig.authorization.data);
+		list = curl_slist_append(list, line.data);
+		/* Drop the Accept header libcurl adds by default: nothing to negotiate. */
+		list = curl_slist_append(list, "Accept:");
+	}
+	sigv4_result_free(&sig);
+	buf_free(&line);
+	return list;
+}
+
+static bool is_connection_error(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Decides what one attempt's outcome means; sets *st for DONE and FAIL. */
+static enum outcome classify(struct s3_client *c, CURLcode rc, struct attempt *a,
+			     struct s3_sink *sink, struct s3_result *res, enum status *st)
+{
+	res->http_status = a->status;
+	if (rc == CURLE_WRITE_ERROR && a->stopped) {
+		*st = sink->stop;
+		return DONE;
+	}
+	if (rc != CURLE_OK) {
+		snprintf(res->code, sizeof res->code, "curl: %s", curl_easy_strerror(rc));
+		bool timeout = rc == CURLE_OPERATION_TIMEDOUT;
+		*st = timeout ? ST_S3_TIMEOUT : ST_S3_ERROR;
+		/* Once the body is flowing to the client there is no second try. */
+		if (a->body_started)
+			return FAIL;
+		return (timeout || is_connection_error(rc)) ? RETRY : FAIL;
+	}
+	if (a->status == 200) {
+		if (!send_head(a)) {
+			*st = sink->stop;
+			return DONE;
+		}
+		*st = ST_OK;
+		return DONE;
+	}
+	s3_error_code(a->error_body.data, a->error_body.len, res->code, sizeof res->code);
+	*st = ST_S3_ERROR;
+	switch (a->status) {
+	case 404:
+		if (strcmp(res->code, "NoSuchBucket") != 0)
+			*st = ST_NOT_FOUND;
+		return FAIL;
+	case 403:
+		/* Without s3:ListBucket, S3 says AccessDenied for a missing key. */
+		if (strcmp(res->code, "AccessDenied") == 0) {
+			*st = ST_NOT_FOUND;
+			return FAIL;
+		}
+		if (strcmp(res->code, "ExpiredToken") == 0 || strcmp(res->code, "InvalidToken") == 0) {
+			creds_invalidate(c->creds);
+			return RETRY;
+		}
+		return FAIL;
+	case 400:
+		if (strcmp(res->code, "ExpiredToken") == 0 || strcmp(res->code, "RequestTimeout") == 0) {
+			if (res->code[0] == 'E')
+				creds_invalidate(c->creds);
+			return RETRY;
+		}
+		return FAIL;
+	case 500:
+	case 502:
+	case 503:
+	case 504:
+		return RETRY;
+	default:
+		if (!res->code[0])
+			snprintf(res->code, sizeof res->code, "HTTP %ld", a->status);
+		return FAIL;
+	}
+}
+
+static void setup_handle(struct s3_client *c, const char *url, struct curl_slist *hdrs,
+			 struct attempt *a, long long remaining)
+{
+	CURL *h = c->curl;
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, a);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, a);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	/* The key is signed exactly as sent: curl must not squash "/./" or "/../". */
+	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	long connect_ms = (long)(c->cfg->connect_timeout_ms < remaining ? c->cfg->connect_timeout_ms : remaining);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)remaining);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->cfg->verify_tls ? 1L : 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->cfg->verify_tls ? 2L : 0L);
+	if (*c->cfg->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->cfg->ca_file);
+}
+
+/* Full jitter: a random wait up to an exponentially growing cap. */
+static long backoff_ms(struct s3_client *c, int attempt)
+{
+	long cap = BACKOFF_BASE_MS << (attempt < 5 ? attempt : 5);
+	if (cap > BACKOFF_CAP_MS)
+		cap = BACKOFF_CAP_MS;
+	return (long)(rand_r(&c->seed) % (unsigned long)(cap + 1));
+}
+
+enum status s3_get(struct s3_client *c, const char *key, struct s3_sink *sink,
+		   struct s3_result *res)
+{
+	struct buf url = BUF_INIT, host = BUF_INIT, uri = BUF_INIT;
+	long long start = now_ms(), deadline = start + c->cfg->timeout_ms;
+	enum status st = ST_S3_ERROR;
+	memset(res, 0, sizeof *res);
+	s3_build_url(c->cfg, key, &url, &host, &uri);
+	for (int i = 0; i <= c->cfg->retries; i++) {
+		long long remaining = deadline - now_ms();
+		if (remaining <= 0) {
+			st = ST_S3_TIMEOUT;
+			break;
+		}
+		const struct creds *cr = creds_get(c->creds, time(NULL), res->detail, sizeof res->detail);
+		if (!cr) {
+			snprintf(res->code, sizeof res->code, "NoCredentials");
+			st = ST_S3_ERROR;
+			break;
+		}
+		struct attempt a = {.sink = sink, .obj = {.content_length = -1}};
+		struct curl_slist *hdrs = sign(c, cr, host.data, uri.data);
+		setup_handle(c, url.data, hdrs, &a, remaining);
+		res->attempts++;
+		CURLcode rc = curl_easy_perform(c->curl);
+		enum outcome o = classify(c, rc, &a, sink, res, &st);
+		res->body_started = a.body_started;
+		curl_slist_free_all(hdrs);
+		buf_free(&a.error_body);
+		if (o != RETRY)
+			break;
+		long wait = backoff_ms(c, i);
+		if (i == c->cfg->retries || now_ms() + wait >= deadline)
+			break;
+		struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	res->ms = (long)(now_ms() - start);
+	buf_free(&url);
+	buf_free(&host);
+	buf_free(&uri);
+	return st;
+}

@@ -1,0 +1,68 @@
+/*
+ * s3.h - S3 GetObject over libcurl, signed with SigV4, streamed.
+ *
+ * One client per process holds one curl easy handle, so the connection to
+ * S3 is kept alive and reused across requests. s3_get retries 500, 503 and
+ * connection failures with jittered exponential backoff while the request
+ * deadline allows, but never once body bytes have been handed to the sink:
+ * by then the response is already on its way to the caller.
+ */
+#ifndef IMGSVC_S3_H
+#define IMGSVC_S3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "config.h"
+#include "creds.h"
+#include "status.h"
+
+struct s3_object {
+	long long content_length; /* -1 when S3 sent none */
+	char content_type[128];
+	char etag[160];
+	char last_modified[64];
+};
+
+/*
+ * Receives a successful object. on_head is called once, before the first
+ * body byte; on_data for each piece of body. Either returns 0 to go on, or
+ * -1 to stop the transfer (s3_get then returns the status in *stop).
+ */
+struct s3_sink {
+	int (*on_head)(void *ctx, const struct s3_object *obj);
+	int (*on_data)(void *ctx, const void *data, size_t len);
+	void *ctx;
+	enum status stop; /* set by the sink before returning -1 */
+};
+
+struct s3_result {
+	long http_status;   /* of the last attempt; 0 if none got through */
+	char code[64];      /* S3 error code (NoSuchKey...), or a curl error */
+	int attempts;
+	long ms;            /* wall time of the whole exchange */
+	bool body_started;  /* the sink saw body bytes */
+	char detail[256];   /* why credentials could not be had, for the log */
+};
+
+struct s3_client;
+
+struct s3_client *s3_client_new(const struct cfg_s3 *cfg, struct creds_provider *creds);
+void s3_client_free(struct s3_client *c);
+
+/* GETs key (the full object key, unencoded) into sink. */
+enum status s3_get(struct s3_client *c, const char *key, struct s3_sink *sink,
+		   struct s3_result *res);
+
+/*
+ * Builds the request URL and the canonical URI (what SigV4 signs) for key.
+ * Pure; exposed for the unit tests.
+ */
+void s3_build_url(const struct cfg_s3 *cfg, const char *key, struct buf *url, struct buf *host,
+		  struct buf *canonical_uri);
+
+/* Extracts <Code> from an S3 XML error body into code (empty if none). */
+void s3_error_code(const char *body, size_t len, char *code, size_t codelen);
+
+#endif

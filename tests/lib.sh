@@ -1,0 +1,761 @@
+# lib.sh - sourced by every end-to-end test (tests/tNNNN-*.sh).
+#
+# The tests drive the real imgsvc binary behind a real web server (lighttpd,
+# Apache + mod_fcgid, spawn-fcgi) against a real S3 server (moto_server,
+# SigV4 checking on), all on 127.0.0.1 and free high ports, in cgit's
+# manner: numbered shell scripts, one expectation per titled case, TAP on
+# stdout, diagnostics on stderr.
+#
+# What lives here:
+#   TAP          check / ok / fail / skip / skip_all / bail_out; the plan
+#                "1..N" is printed when the script exits.
+#   processes    start_bg runs a command in its own process group; the exit
+#                trap stops every group it started (TERM, then KILL), any
+#                imgsvc left over from this test (found by this test's temp
+#                directory in its command line or environment), and removes
+#                the temp directory.
+#   S3           start_moto (signature checking on, IAM user + key + policy
+#                + bucket with the 4 free calls), start_moto_nocheck, aws_s3
+#                (the AWS CLI signed with the created key), upload_fixtures.
+#   imgsvc       write_config (an INI for this test), the web-server
+#                snippets rendered from lighttpd-conf/ and apache-conf/,
+#                start_lighttpd, start_apache, start_spawn_fcgi, fcgi_req.
+#   HTTP         http METHOD URL [curl args]: status in $HTTP_STATUS,
+#                headers in $T/resp.head, body in $T/resp.body; predicates
+#                status_is, header_is, body_same_as, json_error...
+#
+# Nothing here ever contacts an address other than 127.0.0.1: proxies are
+# unset, the EC2 metadata service is disabled for the AWS CLI and imgsvc.
+
+TEST_NAME=$(basename "$0" .sh)
+# Quiet "pipefail"-style surprises: tests check exit statuses explicitly.
+set +e
+set -u
+
+: "${srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+srcdir=$(cd "$srcdir" && pwd)
+: "${builddir:=$srcdir}"
+builddir=$(cd "$builddir" && pwd)
+IMGSVC=${IMGSVC:-$builddir/imgsvc}
+TESTS_DIR=$srcdir/tests
+IMAGES=$TESTS_DIR/data/images
+BUCKET=imgsvc-test
+PREFIX=original-images/
+MOUNT=/dev
+
+# --- environment hygiene: loopback only ------------------------------------
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy \
+	ftp_proxy FTP_PROXY
+export NO_PROXY='*' no_proxy='*'
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE \
+	AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_CONTAINER_CREDENTIALS_FULL_URI \
+	AWS_ENDPOINT_URL AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE IMGSVC_CONFIG
+export LC_ALL=C.UTF-8
+
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3)
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/imgsvc-$TEST_NAME.XXXXXX") || exit 1
+# Apache runs imgsvc as www-data: the directory must be readable by it.
+chmod 755 "$T"
+# Nothing exported may mention $T: cleanup finds this test's leftovers by it.
+: >"$T/aws-config"
+export AWS_DEFAULT_REGION=us-east-1 AWS_PAGER=
+
+# --- TAP ---------------------------------------------------------------------
+test_count=0
+test_failures=0
+BG_PIDS=()
+
+say() { printf '# %s\n' "$*"; }
+# Diagnostics go to stderr (run-all.sh keeps them in tests/logs/).
+diag() { printf '# %s\n' "$@" >&2; }
+
+ok() {
+	test_count=$((test_count + 1))
+	printf 'ok %d - %s\n' "$test_count" "$1"
+}
+
+fail() {
+	test_count=$((test_count + 1))
+	test_failures=$((test_failures + 1))
+	printf 'not ok %d - %s\n' "$test_count" "$1"
+	shift
+	[ $# -gt 0 ] && printf '#   %s\n' "$@"
+	printf '# FAILED %d - %s\n' "$test_count" "$*" >&2
+	return 0
+}
+
+skip() {
+	test_count=$((test_count + 1))
+	printf 'ok %d - %s # SKIP %s\n' "$test_count" "$1" "$2"
+}
+
+# check TITLE COMMAND...: one case; passes when COMMAND exits 0. What the
+# command prints is shown (as TAP comments) only when it fails.
+check() {
+	local title=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		ok "$title"
+	else
+		fail "$title"
+		[ -n "$out" ] && printf '%s\n' "$out" | head -n 20 | sed 's/^/#   /'
+		printf '%s\n' "$out" | head -n 40 | sed 's/^/#   /' >&2
+	fi
+}
+
+# The whole script is skipped (prerequisite missing).
+skip_all() {
+	printf '1..0 # SKIP %s\n' "$1"
+	test_count=-1
+	exit 0
+}
+
+bail_out() {
+	printf 'Bail out! %s\n' "$*"
+	diag "bail out: $*"
+	exit 1
+}
+
+# --- processes -----------------------------------------------------------------
+
+# start_bg NAME COMMAND...: run in the background in a process group of its
+# own, stdout/stderr in $T/NAME.log; sets BG_PID.
+start_bg() {
+	local name=$1
+	shift
+	setsid "$@" >>"$T/$name.log" 2>&1 </dev/null &
+	BG_PID=$!
+	BG_PIDS+=("$BG_PID")
+}
+
+# stop_bg PID: TERM its process group, wait up to 5 s, then KILL.
+stop_bg() {
+	local pid=$1 i
+	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL -- "-$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	local new=() p
+	for p in "${BG_PIDS[@]}"; do [ "$p" = "$pid" ] || new+=("$p"); done
+	BG_PIDS=("${new[@]+"${new[@]}"}")
+	return 0
+}
+
+# PIDs of processes started for this test that mention its temp dir (e.g.
+# imgsvc spawned by a web server with a config file in $T).
+own_pids() {
+	local d p
+	for d in /proc/[0-9]*; do
+		p=${d#/proc/}
+		[ "$p" = "$$" ] && continue
+		{ tr '\0' '\n' <"$d/cmdline" | grep -qF "$T" ||
+			tr '\0' '\n' <"$d/environ" | grep -qF "$T"; } 2>/dev/null &&
+			echo "$p"
+	done
+}
+
+# PIDs of running imgsvc processes of this test.
+imgsvc_pids() {
+	local p exe
+	for p in $(own_pids); do
+		exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
+		case $exe in */imgsvc | */lt-imgsvc) echo "$p" ;; esac
+	done
+}
+
+cleanup() {
+	local rc=$? i p
+	for ((i = ${#BG_PIDS[@]} - 1; i >= 0; i--)); do
+		kill -TERM -- "-${BG_PIDS[i]}" 2>/dev/null
+	done
+	for i in $(seq 50); do
+		local alive=0
+		for p in "${BG_PIDS[@]+"${BG_PIDS[@]}"}"; do
+			kill -0 "$p" 2>/dev/null && alive=1
+		done
+		[ $alive = 0 ] && break
+		sleep 0.1
+	done
+	for p in "${BG_PIDS[@]+"${BG_PIDS[@]}"}"; do
+		kill -KILL -- "-$p" 2>/dev/null
+	done
+	for p in $(own_pids); do
+		# Only our children: never this shell's ancestors.
+		kill -KILL "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	if [ "$test_count" -ge 0 ]; then
+		printf '1..%d\n' "$test_count"
+	fi
+	if [ "$test_failures" -gt 0 ] || [ "${IMGSVC_TEST_KEEP:-}" = 1 ]; then
+		# Keep the logs of a failed script next to run-all's log.
+		for p in "$T"/*.log "$T"/*/*.log; do
+			[ -f "$p" ] || continue
+			printf '\n# ---- %s (last 60 lines)\n' "${p#$T/}" >&2
+			tail -n 60 "$p" >&2
+		done
+	fi
+	if [ "${IMGSVC_TEST_KEEP:-}" = 1 ]; then
+		diag "kept $T"
+	else
+		rm -rf "$T"
+	fi
+	[ "$test_failures" -gt 0 ] && rc=1
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+	"$PY" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# wait_port PORT [SECONDS]: a plain TCP connect, no HTTP request (moto counts
+# every request against its free ones).
+wait_port() {
+	local port=$1 limit=${2:-20} i
+	for i in $(seq $((limit * 10))); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+wait_socket() {
+	local path=$1 i
+	for i in $(seq 100); do
+		[ -S "$path" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# --- S3 (moto) -------------------------------------------------------------------
+
+find_moto() {
+	MOTO_SERVER=$(command -v moto_server 2>/dev/null)
+	[ -n "$MOTO_SERVER" ] || MOTO_SERVER=$HOME/.pyenv/shims/moto_server
+	[ -x "$MOTO_SERVER" ] || return 1
+}
+
+find_aws() {
+	if [ -x /usr/bin/aws ]; then
+		AWS=/usr/bin/aws
+	else
+		AWS=$(command -v aws 2>/dev/null)
+		[ -n "$AWS" ] || AWS=$HOME/.pyenv/shims/aws
+	fi
+	[ -x "$AWS" ] || return 1
+}
+
+require_tools() {
+	local t
+	for t in "$@"; do
+		case $t in
+		moto_server) find_moto || skip_all "moto_server not found (pip install 'moto[server]')" ;;
+		aws) find_aws || skip_all "aws CLI not found (Debian package: awscli)" ;;
+		*) command -v "$t" >/dev/null 2>&1 || skip_all "$t not found" ;;
+		esac
+	done
+}
+
+require_imgsvc() {
+	[ -x "$IMGSVC" ] || bail_out "no imgsvc binary at $IMGSVC (run make first)"
+}
+
+# aws_raw ARGS...: the AWS CLI against moto with whatever credentials the
+# environment holds.
+aws_raw() {
+	AWS_CONFIG_FILE=$T/aws-config AWS_SHARED_CREDENTIALS_FILE=$T/aws-credentials \
+		"$AWS" --endpoint-url "$MOTO_URL" --no-cli-pager "$@"
+}
+
+# aws_s3 ARGS...: the AWS CLI signed with the IAM user's key.
+aws_s3() {
+	AWS_ACCESS_KEY_ID=$S3_KEY_ID AWS_SECRET_ACCESS_KEY=$S3_SECRET \
+		AWS_SESSION_TOKEN=${S3_TOKEN:-} aws_raw "$@"
+}
+
+json_get() { # json_get FILE python-expression-on-d
+	"$PY" -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# start_moto [FREE_CALLS [POLICY_JSON]]: moto with SigV4 checking on. The
+# free calls create the IAM user, its access key, its inline policy and the
+# bucket (TESTING.md); a caller asking for more free calls makes the extra
+# ones itself right after (e.g. IAM roles for STS). Exports S3_KEY_ID and
+# S3_SECRET, sets MOTO_PORT, MOTO_URL.
+start_moto() {
+	local free=${1:-4}
+	local policy=${2:-'{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}'}
+	find_moto || bail_out "moto_server not found"
+	find_aws || bail_out "aws CLI not found"
+	MOTO_PORT=$(free_port)
+	MOTO_URL=http://127.0.0.1:$MOTO_PORT
+	start_bg moto env INITIAL_NO_AUTH_ACTION_COUNT="$free" \
+		"$MOTO_SERVER" -H 127.0.0.1 -p "$MOTO_PORT"
+	MOTO_PID=$BG_PID
+	wait_port "$MOTO_PORT" 30 || bail_out "moto_server did not listen on $MOTO_PORT"
+	# Any credentials do for the free calls; they must not be looked up.
+	export AWS_ACCESS_KEY_ID=bootstrap AWS_SECRET_ACCESS_KEY=bootstrap
+	aws_raw iam create-user --user-name imgsvc >"$T/iam-user.json" ||
+		bail_out "iam create-user failed"
+	aws_raw iam create-access-key --user-name imgsvc >"$T/iam-key.json" ||
+		bail_out "iam create-access-key failed"
+	aws_raw iam put-user-policy --user-name imgsvc --policy-name s3 \
+		--policy-document "$policy" || bail_out "iam put-user-policy failed"
+	S3_KEY_ID=$(json_get "$T/iam-key.json" 'd["AccessKey"]["AccessKeyId"]')
+	S3_SECRET=$(json_get "$T/iam-key.json" 'd["AccessKey"]["SecretAccessKey"]')
+	S3_TOKEN=
+	export S3_KEY_ID S3_SECRET
+	if [ "$free" -le 4 ]; then
+		moto_create_bucket
+	fi
+}
+
+moto_create_bucket() {
+	aws_raw s3api create-bucket --bucket "$BUCKET" >/dev/null ||
+		bail_out "s3api create-bucket failed"
+	unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+}
+
+# start_moto_nocheck: moto accepting any signature (for object keys moto
+# 5.2.1 verifies wrongly: + = ; ( ) and non-ASCII).
+start_moto_nocheck() {
+	find_moto || bail_out "moto_server not found"
+	find_aws || bail_out "aws CLI not found"
+	MOTO_PORT=$(free_port)
+	MOTO_URL=http://127.0.0.1:$MOTO_PORT
+	start_bg moto env -u INITIAL_NO_AUTH_ACTION_COUNT \
+		"$MOTO_SERVER" -H 127.0.0.1 -p "$MOTO_PORT"
+	MOTO_PID=$BG_PID
+	wait_port "$MOTO_PORT" 30 || bail_out "moto_server did not listen on $MOTO_PORT"
+	S3_KEY_ID=AKIDNOCHECK0000000000 S3_SECRET=nocheck-secret S3_TOKEN=
+	export S3_KEY_ID S3_SECRET
+	aws_s3 s3api create-bucket --bucket "$BUCKET" >/dev/null ||
+		bail_out "s3api create-bucket failed"
+}
+
+# A small PNG made once per test: the "does the worker still serve" probe.
+make_small_png() {
+	[ -f "$T/small.png" ] || gm convert -size 16x12 gradient:red-blue "$T/small.png"
+}
+
+# upload_fixtures [NAME...]: photos from tests/data/images (default: all)
+# plus small.png, under $PREFIX, in one signed AWS CLI call.
+upload_fixtures() {
+	local f dir=$T/fixtures
+	mkdir -p "$dir/$PREFIX"
+	make_small_png
+	cp "$T/small.png" "$dir/$PREFIX"
+	if [ $# -eq 0 ]; then
+		set -- photo2mp.jpg photo-dune.png photo12mp.jpg photo13mp-progressive.jpg
+	fi
+	for f in "$@"; do
+		cp "$IMAGES/$f" "$dir/$PREFIX$f"
+	done
+	upload_dir "$dir"
+}
+
+# upload_dir DIR: every file below DIR, keyed by its path relative to DIR.
+upload_dir() {
+	aws_s3 s3 cp --recursive --only-show-errors "$1" "s3://$BUCKET/" ||
+		bail_out "upload of fixtures failed"
+}
+
+# upload FILE KEY [extra s3 cp args]
+upload() {
+	aws_s3 s3 cp --only-show-errors "$1" "s3://$BUCKET/$2" "${@:3}" ||
+		bail_out "upload of $2 failed"
+}
+
+# --- imgsvc configuration --------------------------------------------------------
+
+# API keys the configs define. The "spacey" one holds spaces and non-ASCII.
+KEY_WEB=test-key-web-0123456789abcdef
+KEY_SPACEY='key with spaces ünïcødé ключ'
+KEY_RETIRED=test-key-retired-0123456789
+KEY_HASHED=test-key-hashed-0123456789
+
+# write_config FILE: an imgsvc.ini for this test. Settings come from
+# variables (defaults in brackets): CFG_MAX_WIDTH [2000], CFG_ENDPOINT
+# [$MOTO_URL], CFG_KEY_ID/CFG_SECRET/CFG_TOKEN [the IAM user's key; set
+# CFG_KEY_ID=- to leave credentials to the environment], CFG_TIMEOUT_MS
+# [10000], CFG_CONNECT_TIMEOUT_MS [2000], CFG_RETRIES [2].
+write_config() {
+	local file=$1 hashed
+	local key_id=${CFG_KEY_ID:-$S3_KEY_ID} secret=${CFG_SECRET:-$S3_SECRET}
+	local token=${CFG_TOKEN:-${S3_TOKEN:-}}
+	if [ "$key_id" = - ]; then key_id= secret= token=; fi
+	hashed=$(printf '%s' "$KEY_HASHED" | sha256sum | cut -d' ' -f1)
+	cat >"$file" <<EOF
+; imgsvc configuration written by tests/lib.sh for $TEST_NAME
+[server]
+max_width = ${CFG_MAX_WIDTH:-2000}
+cache_control = "public, max-age=60"
+
+[s3]
+bucket = $BUCKET
+region = us-east-1
+endpoint = ${CFG_ENDPOINT:-$MOTO_URL}
+addressing = path
+originals_prefix = $PREFIX
+access_key_id = $key_id
+secret_access_key = $secret
+session_token = $token
+imds = no
+connect_timeout_ms = ${CFG_CONNECT_TIMEOUT_MS:-2000}
+timeout_ms = ${CFG_TIMEOUT_MS:-10000}
+retries = ${CFG_RETRIES:-2}
+verify_tls = yes
+
+[key web]
+key = "$KEY_WEB"
+enabled = yes
+
+[key spacey]
+key = "$KEY_SPACEY"
+
+[key retired]
+key = "$KEY_RETIRED"
+enabled = no
+
+[key hashed]
+sha256 = $hashed
+EOF
+	chmod 644 "$file"
+}
+
+# --- web servers -------------------------------------------------------------------
+
+# render_lighttpd_snippet OUT CONF SOCKET MAX_PROCS: the shipped snippet with
+# its four variables set for this test.
+render_lighttpd_snippet() {
+	local out=$1 conf=$2 socket=$3 procs=$4
+	sed -e "s|^var.imgsvc_binary = .*|var.imgsvc_binary = \"$IMGSVC\"|" \
+		-e "s|^var.imgsvc_config = .*|var.imgsvc_config = \"$conf\"|" \
+		-e "s|^var.imgsvc_mount = .*|var.imgsvc_mount = \"$MOUNT\"|" \
+		-e "s|^var.imgsvc_socket = .*|var.imgsvc_socket = \"$socket\"|" \
+		-e "s|^var.imgsvc_max_procs = .*|var.imgsvc_max_procs = $procs|" \
+		"$srcdir/lighttpd-conf/imgsvc.conf" >"$out"
+	local n
+	n=$(grep -cE "^var.imgsvc_(binary|config|mount|socket|max_procs) = " "$out")
+	[ "$n" = 5 ] || bail_out "lighttpd-conf/imgsvc.conf: expected 5 var.imgsvc_* lines, found $n"
+}
+
+# The snippet's commented spawn-fcgi alternative, made live: the bin-path
+# block is dropped and the "#fastcgi.server" block uncommented, pointing at
+# ADDRESS (a socket path).
+render_lighttpd_snippet_external() {
+	local out=$1 socket=$2
+	render_lighttpd_snippet "$out.tmp" /unused "$socket" 1
+	awk -v sock="$socket" '
+		/^\$HTTP\["url"\]/ { drop = 1 }
+		drop { if ($0 ~ /^}/) drop = 0; next }
+		/^#\$HTTP\["url"\]/ { live = 1 }
+		live { sub(/^#/, ""); gsub(/\/run\/imgsvc\/imgsvc\.socket/, sock); print; if ($0 ~ /^}/) live = 0; next }
+		{ print }
+	' "$out.tmp" >"$out"
+	rm -f "$out.tmp"
+	grep -q "\"socket\" *=> *\"$socket\"" "$out" ||
+		bail_out "lighttpd-conf/imgsvc.conf: no spawn-fcgi alternative block found"
+}
+
+# start_lighttpd CONF [MAX_PROCS]: lighttpd on a free port running imgsvc
+# through the shipped snippet (bin-path). With LIGHTTPD_EXTERNAL=SOCKET it
+# talks to an imgsvc started elsewhere instead. Sets HTTP_PORT, BASE (URL of
+# the mount), LIGHTTPD_PID, SERVER_LOG (where imgsvc's stderr lands).
+lighttpd_n=0
+start_lighttpd() {
+	local conf=$1 procs=${2:-1}
+	lighttpd_n=$((lighttpd_n + 1))
+	local dir=$T/lighttpd$lighttpd_n
+	mkdir -p "$dir/www"
+	HTTP_PORT=$(free_port)
+	if [ -n "${LIGHTTPD_EXTERNAL:-}" ]; then
+		render_lighttpd_snippet_external "$dir/imgsvc.conf" "$LIGHTTPD_EXTERNAL"
+	else
+		render_lighttpd_snippet "$dir/imgsvc.conf" "$conf" "$dir/imgsvc.socket" "$procs"
+	fi
+	cat >"$dir/lighttpd.conf" <<EOF
+server.document-root = "$dir/www"
+server.bind = "127.0.0.1"
+server.port = $HTTP_PORT
+server.errorlog = "$dir/error.log"
+server.upload-dirs = ( "$dir" )
+server.max-request-size = 1024
+include "$dir/imgsvc.conf"
+EOF
+	SERVER_LOG=$dir/error.log
+	start_bg "lighttpd$lighttpd_n" lighttpd -D -f "$dir/lighttpd.conf"
+	LIGHTTPD_PID=$BG_PID
+	wait_port "$HTTP_PORT" 20 || bail_out "lighttpd did not start (see $dir)"
+	BASE=http://127.0.0.1:$HTTP_PORT$MOUNT
+}
+
+# render_apache_snippet OUT CONF
+render_apache_snippet() {
+	local out=$1 conf=$2
+	sed -e "s|^Define IMGSVC_BINARY .*|Define IMGSVC_BINARY $IMGSVC|" \
+		-e "s|^Define IMGSVC_CONFIG .*|Define IMGSVC_CONFIG $conf|" \
+		-e "s|^Define IMGSVC_MOUNT .*|Define IMGSVC_MOUNT $MOUNT|" \
+		"$srcdir/apache-conf/imgsvc.conf" >"$out"
+	local n
+	n=$(grep -cE "^Define IMGSVC_(BINARY|CONFIG|MOUNT) " "$out")
+	[ "$n" = 3 ] || bail_out "apache-conf/imgsvc.conf: expected 3 Define IMGSVC_* lines, found $n"
+}
+
+# start_apache CONF: Apache (prefork, one process: -X) with mod_fcgid, at
+# most one imgsvc process, the shipped snippet included. Sets HTTP_PORT,
+# BASE, APACHE_PID, SERVER_LOG.
+apache_n=0
+start_apache() {
+	local conf=$1 mods=/usr/lib/apache2/modules m
+	apache_n=$((apache_n + 1))
+	local dir=$T/apache$apache_n
+	mkdir -p "$dir/htdocs" "$dir/run" "$dir/fcgid"
+	HTTP_PORT=$(free_port)
+	render_apache_snippet "$dir/imgsvc.conf" "$conf"
+	{
+		echo "ServerRoot \"$dir\""
+		echo "ServerName 127.0.0.1"
+		echo "Listen 127.0.0.1:$HTTP_PORT"
+		echo "PidFile \"$dir/run/httpd.pid\""
+		echo "DefaultRuntimeDir \"$dir/run\""
+		echo "Mutex file:$dir/run default"
+		echo "ErrorLog \"$dir/error.log\""
+		echo "LogLevel warn"
+		echo "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b\" common"
+		echo "CustomLog \"$dir/access.log\" common"
+		for m in mpm_prefork authz_core alias mime env fcgid; do
+			echo "LoadModule ${m}_module $mods/mod_$m.so"
+		done
+		if [ "$(id -u)" = 0 ]; then
+			# Apache will not run children as root: imgsvc runs as
+			# www-data, which must reach the binary and the config.
+			echo "User www-data"
+			echo "Group www-data"
+			chown www-data:www-data "$dir/fcgid"
+		fi
+		echo "DocumentRoot \"$dir/htdocs\""
+		echo "TypesConfig /dev/null"
+		echo "FcgidIPCDir \"$dir/fcgid\""
+		echo "FcgidProcessTableFile \"$dir/run/fcgid_shm\""
+		echo "FcgidMaxProcesses 1"
+		echo "Include \"$dir/imgsvc.conf\""
+	} >"$dir/httpd.conf"
+	SERVER_LOG=$dir/error.log
+	apache2 -t -f "$dir/httpd.conf" >"$dir/configtest.log" 2>&1 ||
+		bail_out "apache2 -t failed: $(cat "$dir/configtest.log")"
+	start_bg "apache$apache_n" apache2 -X -f "$dir/httpd.conf"
+	APACHE_PID=$BG_PID
+	wait_port "$HTTP_PORT" 20 || bail_out "apache2 did not start (see $dir)"
+	BASE=http://127.0.0.1:$HTTP_PORT$MOUNT
+}
+
+# start_spawn_fcgi CONF: imgsvc started by spawn-fcgi on a Unix socket (no
+# web server). Sets FCGI_SOCKET, SPAWN_PID, SERVER_LOG.
+spawn_n=0
+start_spawn_fcgi() {
+	local conf=$1
+	spawn_n=$((spawn_n + 1))
+	FCGI_SOCKET=$T/spawn$spawn_n.socket
+	SERVER_LOG=$T/spawn$spawn_n.log
+	start_bg "spawn$spawn_n" spawn-fcgi -n -s "$FCGI_SOCKET" -M 0600 -- \
+		"$IMGSVC" -c "$conf"
+	SPAWN_PID=$BG_PID
+	wait_socket "$FCGI_SOCKET" || bail_out "spawn-fcgi did not create $FCGI_SOCKET"
+}
+
+# --- HTTP --------------------------------------------------------------------------
+
+# http METHOD URL [curl args...]: one request; sets HTTP_STATUS, writes
+# $T/resp.head and $T/resp.body. The URL is sent as given (--path-as-is).
+http() {
+	local method=$1 url=$2
+	shift 2
+	local m=(-X "$method")
+	[ "$method" = HEAD ] && m=(--head)
+	: >"$T/resp.head"
+	: >"$T/resp.body"
+	HTTP_STATUS=$(curl -sS --noproxy '*' --path-as-is --max-time 60 "${m[@]}" \
+		-D "$T/resp.head" -o "$T/resp.body" -w '%{http_code}' "$@" "$url" \
+		2>"$T/curl.err")
+	[ -n "$HTTP_STATUS" ] || HTTP_STATUS=000
+}
+
+# get PATH [KEY]: GET $BASE/PATH with an API key (default: the web key).
+get() {
+	http GET "$BASE$1" -H "X-API-Key: ${2-$KEY_WEB}"
+}
+
+# hdr NAME: a header of the last response (last occurrence, CR stripped).
+hdr() {
+	tr -d '\r' <"$T/resp.head" | grep -i "^$1:" | tail -n 1 | sed 's/^[^:]*: *//'
+}
+
+status_is() {
+	[ "$HTTP_STATUS" = "$1" ] && return 0
+	echo "status $HTTP_STATUS, expected $1"
+	show_response
+	return 1
+}
+
+show_response() {
+	echo "--- headers:"
+	tr -d '\r' <"$T/resp.head" | head -n 15
+	echo "--- body (first 300 bytes):"
+	head -c 300 "$T/resp.body" | cat -v
+	echo
+}
+
+header_is() {
+	local v
+	v=$(hdr "$1")
+	[ "$v" = "$2" ] && return 0
+	echo "header $1: '$v', expected '$2'"
+	return 1
+}
+
+header_matches() {
+	local v
+	v=$(hdr "$1")
+	printf '%s' "$v" | grep -qE "$2" && return 0
+	echo "header $1: '$v', expected to match /$2/"
+	return 1
+}
+
+body_same_as() {
+	cmp "$T/resp.body" "$1" >/dev/null 2>&1 && return 0
+	echo "body ($(wc -c <"$T/resp.body") bytes) differs from $1 ($(wc -c <"$1") bytes)"
+	return 1
+}
+
+body_empty() {
+	[ ! -s "$T/resp.body" ] && return 0
+	echo "body has $(wc -c <"$T/resp.body") bytes, expected none"
+	return 1
+}
+
+# json_error STATUS [MESSAGE]: status, application/json, body
+# {"message": "..."} (exactly MESSAGE when given).
+json_error() {
+	status_is "$1" || return 1
+	header_matches Content-Type '^application/json' || return 1
+	"$PY" - "$T/resp.body" "${2-}" <<'EOF' || { show_response; return 1; }
+import json, sys
+try:
+    d = json.load(open(sys.argv[1], "rb"))
+except Exception as e:
+    sys.exit("body is not JSON: %s" % e)
+if not isinstance(d, dict) or not isinstance(d.get("message"), str):
+    sys.exit("body has no string 'message': %r" % d)
+if sys.argv[2] and d != {"message": sys.argv[2]}:
+    sys.exit("body %r, expected {'message': %r}" % (d, sys.argv[2]))
+EOF
+}
+
+# ok_json_error TITLE STATUS [MESSAGE]: the case for the last response.
+ok_json_error() {
+	check "$1" json_error "$2" "${3-}"
+}
+
+# gm_identify FILE: "WIDTH HEIGHT FORMAT" of an image.
+gm_identify() {
+	gm identify -format '%w %h %m' "$1" 2>&1 | head -n 1
+}
+
+body_identifies_as() {
+	local v
+	v=$(gm_identify "$T/resp.body")
+	[ "$v" = "$1" ] && return 0
+	echo "gm identify: '$v', expected '$1'"
+	return 1
+}
+
+# --- FastCGI without a web server ------------------------------------------------
+
+# cgi_req PATH_INFO [METHOD [NAME=VALUE...]]: one request with cgi-fcgi to
+# $FCGI_SOCKET, parameters from the environment (so PATH_INFO may hold any
+# byte but NUL). Response parsed as for http (HTTP_STATUS, resp.head/body).
+cgi_req() {
+	local path=$1 method=${2:-GET}
+	shift 2 2>/dev/null || shift $#
+	env -i PATH="$PATH" GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1 \
+		SERVER_NAME=127.0.0.1 SERVER_PORT=80 REMOTE_ADDR=127.0.0.1 \
+		SERVER_SOFTWARE=cgi-fcgi SCRIPT_NAME="$MOUNT" QUERY_STRING= \
+		REQUEST_METHOD="$method" PATH_INFO="$path" REQUEST_URI="$MOUNT$path" \
+		HTTP_X_API_KEY="$KEY_WEB" "$@" \
+		cgi-fcgi -bind -connect "$FCGI_SOCKET" </dev/null >"$T/resp.raw" 2>"$T/cgi.err"
+	split_cgi_response
+}
+
+# fcgi_req NAME=VALUE...: the same with tests/fcgi-request.py, whose values
+# take backslash escapes (\x00 for NUL). Give all the parameters.
+fcgi_req() {
+	"$PY" "$TESTS_DIR/fcgi-request.py" "$FCGI_SOCKET" GATEWAY_INTERFACE=CGI/1.1 \
+		SERVER_PROTOCOL=HTTP/1.1 SERVER_NAME=127.0.0.1 SERVER_PORT=80 \
+		REMOTE_ADDR=127.0.0.1 SCRIPT_NAME="$MOUNT" QUERY_STRING= "$@" \
+		>"$T/resp.raw" 2>"$T/cgi.err"
+	split_cgi_response
+}
+
+# CGI response (headers, blank line, body) -> resp.head, resp.body, status.
+split_cgi_response() {
+	"$PY" - "$T/resp.raw" "$T/resp.head" "$T/resp.body" <<'EOF'
+import re, sys
+raw = open(sys.argv[1], "rb").read()
+m = re.search(rb"\r?\n\r?\n", raw)
+head, body = (raw[:m.start()], raw[m.end():]) if m else (raw, b"")
+open(sys.argv[2], "wb").write(head + b"\n")
+open(sys.argv[3], "wb").write(body)
+EOF
+	HTTP_STATUS=$(tr -d '\r' <"$T/resp.head" | sed -n 's/^[Ss]tatus: *\([0-9]*\).*/\1/p' | head -n 1)
+	if [ -z "$HTTP_STATUS" ]; then
+		if [ -s "$T/resp.raw" ]; then HTTP_STATUS=200; else HTTP_STATUS=000; fi
+	fi
+}
+
+# --- imgsvc process checks ----------------------------------------------------------
+
+# one_worker_is PID: exactly one imgsvc process of this test runs, and it is
+# PID (it neither died nor was replaced).
+one_worker_is() {
+	local pids
+	pids=$(imgsvc_pids | tr '\n' ' ')
+	[ "$pids" = "$1 " ] && return 0
+	echo "imgsvc processes: '${pids% }', expected exactly '$1'"
+	return 1
+}
+
+# rss_kb PID: resident set size in kB.
+rss_kb() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+log_has() {
+	grep -qE "$1" "$SERVER_LOG" 2>/dev/null && return 0
+	echo "no line matching /$1/ in $SERVER_LOG; last lines:"
+	tail -n 5 "$SERVER_LOG" 2>/dev/null
+	return 1
+}
+
+log_lacks() {
+	grep -qF "$1" "$SERVER_LOG" 2>/dev/null || return 0
+	echo "'$1' found in $SERVER_LOG"
+	return 1
+}

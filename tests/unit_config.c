@@ -1,0 +1,140 @@
+/*
+ * unit_config.c - configuration loading: defaults, every kind of error and
+ * the message that names file, section, key and problem.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "unit.h"
+
+static char tmpl[] = "/tmp/imgsvc-unit-XXXXXX";
+static char dir[64];
+
+static const char good[] = "[s3]\n"
+			   "bucket = photos\n"
+			   "endpoint = http://127.0.0.1:9000/\n"
+			   "[key web]\n"
+			   "key = \"a key; with # and spaces\"\n";
+
+static const char *write_file(const char *name, const char *text)
+{
+	static char path[128];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+/* Loads text and expects failure with every part of want in the message. */
+static void expect_error(const char *label, const char *text, const char *want1,
+			 const char *want2)
+{
+	char err[512] = "";
+	const char *path = write_file("bad.ini", text);
+	struct cfg *cfg = cfg_load(path, err, sizeof err);
+	bool ok = !cfg && strstr(err, path) && strstr(err, want1) && (!want2 || strstr(err, want2));
+	CHECK(ok, "config error: %s -> %s", label, err);
+	cfg_free(cfg);
+}
+
+void unit_config(void)
+{
+	char err[512] = "";
+	struct buf text = BUF_INIT;
+
+	snprintf(dir, sizeof dir, "%s", mkdtemp(tmpl));
+	struct cfg *cfg = cfg_load(write_file("good.ini", good), err, sizeof err);
+	CHECK(cfg != NULL, "minimal config loads (%s)", err);
+	if (cfg) {
+		CHECK(cfg->server.max_width == 2000, "max_width defaults to 2000");
+		CHECK(strcmp(cfg->s3.region, "us-east-1") == 0, "region defaults to us-east-1");
+		CHECK(strcmp(cfg->s3.originals_prefix, "original-images/") == 0,
+		      "originals_prefix defaults to original-images/");
+		CHECK(strcmp(cfg->s3.endpoint, "http://127.0.0.1:9000") == 0,
+		      "trailing slash of endpoint dropped");
+		CHECK(cfg->s3.addressing == CFG_ADDR_AUTO && cfg->s3.retries == 2 &&
+			      cfg->s3.timeout_ms == 10000 && cfg->s3.imds,
+		      "s3 defaults");
+		CHECK(cfg->keys.n == 1 && strcmp(cfg->keys.keys[0].name, "web") == 0 &&
+			      cfg->keys.keys[0].enabled,
+		      "one enabled key named web");
+		const struct auth_key *k;
+		CHECK(auth_check(&cfg->keys, "a key; with # and spaces", &k) == AUTH_OK,
+		      "quoted key with ';' '#' and spaces kept whole");
+	}
+	cfg_free(cfg);
+
+	/* The sample config shipped in etc/ must load as it is. */
+	const char *srcdir = getenv("srcdir");
+	buf_printf(&text, "%s/etc/imgsvc.ini.sample", srcdir ? srcdir : ".");
+	cfg = cfg_load(text.data, err, sizeof err);
+	CHECK(cfg != NULL, "etc/imgsvc.ini.sample loads (%s)", cfg ? "ok" : err);
+	cfg_free(cfg);
+	buf_free(&text);
+
+	cfg = cfg_load("/nonexistent/imgsvc.ini", err, sizeof err);
+	CHECK(!cfg && strstr(err, "/nonexistent/imgsvc.ini") && strstr(err, "cannot open"),
+	      "missing file named in error: %s", err);
+
+	expect_error("unknown section", "[s4]\nbucket=x\n", "[s4]", "unknown section");
+	expect_error("unknown key", "[s3]\nbucket=x\nbukket=y\n[key a]\nkey=12345678\n", "[s3] bukket",
+		     "unknown key");
+	expect_error("key outside a section", "bucket=x\n[s3]\nbucket=x\n[key a]\nkey=12345678\n",
+		     "bucket", "outside any section");
+	expect_error("missing bucket", "[server]\nmax_width=10\n[key a]\nkey=12345678\n",
+		     "[s3] bucket", "required");
+	expect_error("bad number", "[s3]\nbucket=x\n[server]\nmax_width=wide\n[key a]\nkey=12345678\n",
+		     "[server] max_width", "whole number");
+	expect_error("negative number", "[s3]\nbucket=x\ntimeout_ms=-5\n[key a]\nkey=12345678\n",
+		     "[s3] timeout_ms", "-5");
+	expect_error("number with junk", "[s3]\nbucket=x\nretries=2x\n[key a]\nkey=12345678\n",
+		     "[s3] retries", "2x");
+	expect_error("bad bool", "[s3]\nbucket=x\nimds=perhaps\n[key a]\nkey=12345678\n", "[s3] imds",
+		     "yes or no");
+	expect_error("bad addressing", "[s3]\nbucket=x\naddressing=dns\n[key a]\nkey=12345678\n",
+		     "[s3] addressing", "dns");
+	expect_error("bad endpoint", "[s3]\nbucket=x\nendpoint=ftp://h\n[key a]\nkey=12345678\n",
+		     "[s3] endpoint", "http://");
+	expect_error("bad bucket", "[s3]\nbucket=a/b\n[key a]\nkey=12345678\n", "[s3] bucket",
+		     "not a valid");
+	expect_error("half credentials", "[s3]\nbucket=x\naccess_key_id=AK\n[key a]\nkey=12345678\n",
+		     "secret_access_key", "together");
+	expect_error("timeouts out of order",
+		     "[s3]\nbucket=x\nconnect_timeout_ms=5000\ntimeout_ms=1000\n[key a]\nkey=12345678\n",
+		     "connect_timeout_ms", "larger");
+	expect_error("no keys", "[s3]\nbucket=x\n", "at least one API key", NULL);
+	expect_error("key and sha256", "[s3]\nbucket=x\n[key a]\nkey=12345678\nsha256=00\n", "[key a]",
+		     "exactly one");
+	expect_error("neither key nor sha256", "[s3]\nbucket=x\n[key a]\nenabled=yes\n", "[key a]",
+		     "exactly one");
+	expect_error("short key", "[s3]\nbucket=x\n[key a]\nkey=short\n", "[key a] key", "8 characters");
+	expect_error("bad sha256", "[s3]\nbucket=x\n[key a]\nsha256=abc\n", "[key a] sha256", "64 hex");
+	expect_error("bad key name", "[s3]\nbucket=x\n[key a/b]\nkey=12345678\n", "[key a/b]",
+		     "key name");
+	expect_error("unknown key option", "[s3]\nbucket=x\n[key a]\nkey=12345678\nplan=gold\n",
+		     "[key a] plan", "unknown key");
+	expect_error("duplicate key value",
+		     "[s3]\nbucket=x\n[key a]\nkey=12345678\n[key b]\nkey=12345678\n", "[key b]",
+		     "same key as");
+	expect_error("syntax error", "[s3]\nbucket=x\nthis line is not ini\n[key a]\nkey=12345678\n",
+		     "syntax error", NULL);
+	expect_error("control char in cache_control",
+		     "[s3]\nbucket=x\n[server]\ncache_control=\"a\x01b\"\n[key a]\nkey=12345678\n",
+		     "cache_control", "control");
+
+	unsetenv("IMGSVC_CONFIG");
+	CHECK(strcmp(cfg_default_path("/x.ini"), "/x.ini") == 0, "-c wins");
+	setenv("IMGSVC_CONFIG", "/env.ini", 1);
+	CHECK(strcmp(cfg_default_path(NULL), "/env.ini") == 0, "IMGSVC_CONFIG next");
+	unsetenv("IMGSVC_CONFIG");
+	CHECK(strstr(cfg_default_path(NULL), "/imgsvc/imgsvc.ini") != NULL, "sysconfdir default");
+
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	CHECK(system(cmd) == 0, "temp dir removed");
+}
