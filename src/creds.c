@@ -451,18 +451,22 @@ static bool json_field(const struct buf *doc, const char *name, bool header_safe
 	struct buf v = BUF_INIT;
 	int rc = json_get_string(doc->data, doc->len, name, &v);
 	bool ok = false;
-	if (rc == JSON_MALFORMED)
-		buf_puts(why, "answer is not a valid JSON object");
-	else if (rc == JSON_NOT_FOUND)
-		buf_printf(why, "answer has no string %s", name);
-	else if (header_safe && !check_value(name, v.data, v.len, why))
-		;
-	else if (strlen(v.data) != v.len)
-		buf_printf(why, "%s holds a NUL", name);
-	else {
-		*dst = xstrdup(v.data);
-		ok = true;
+	if (rc != JSON_OK) {
+		if (rc == JSON_MALFORMED)
+			buf_puts(why, "answer is not a valid JSON object");
+		else
+			buf_printf(why, "answer has no string %s", name);
+		goto out;
 	}
+	if (strlen(v.data) != v.len) {
+		buf_printf(why, "%s holds a NUL", name);
+		goto out;
+	}
+	if (header_safe && !check_value(name, v.data, v.len, why))
+		goto out;
+	*dst = xstrdup(v.data);
+	ok = true;
+out:
 	wipe_buf(&v);
 	return ok;
 }
