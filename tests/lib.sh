@@ -475,7 +475,8 @@ render_lighttpd_snippet_external() {
 		bail_out "lighttpd-conf/imgsvc.conf: no spawn-fcgi alternative block found"
 }
 
-# start_lighttpd CONF [MAX_PROCS]: lighttpd on a free port running imgsvc
+# start_lighttpd CONF [MAX_PROCS]: lighttpd on a free port (LIGHTTPD_PORT
+# when set) running imgsvc
 # through the shipped snippet (bin-path). With LIGHTTPD_EXTERNAL=SOCKET it
 # talks to an imgsvc started elsewhere instead. Sets HTTP_PORT, BASE (URL of
 # the mount), LIGHTTPD_PID, SERVER_LOG (where imgsvc's stderr lands).
@@ -485,7 +486,7 @@ start_lighttpd() {
 	lighttpd_n=$((lighttpd_n + 1))
 	local dir=$T/lighttpd$lighttpd_n
 	mkdir -p "$dir/www"
-	HTTP_PORT=$(free_port)
+	HTTP_PORT=${LIGHTTPD_PORT:-$(free_port)}
 	if [ -n "${LIGHTTPD_EXTERNAL:-}" ]; then
 		render_lighttpd_snippet_external "$dir/imgsvc.conf" "$LIGHTTPD_EXTERNAL"
 	else
@@ -498,9 +499,12 @@ server.port = $HTTP_PORT
 server.errorlog = "$dir/error.log"
 server.upload-dirs = ( "$dir" )
 server.max-request-size = 1024
+# The FastCGI backends' stderr (imgsvc's request log) goes here.
+server.breakagelog = "$dir/imgsvc.log"
 include "$dir/imgsvc.conf"
 EOF
-	SERVER_LOG=$dir/error.log
+	# imgsvc's stderr: here, unless it runs outside lighttpd.
+	[ -n "${LIGHTTPD_EXTERNAL:-}" ] || SERVER_LOG=$dir/imgsvc.log
 	start_bg "lighttpd$lighttpd_n" lighttpd -D -f "$dir/lighttpd.conf"
 	LIGHTTPD_PID=$BG_PID
 	wait_port "$HTTP_PORT" 20 || bail_out "lighttpd did not start (see $dir)"
@@ -596,6 +600,22 @@ http() {
 		-D "$T/resp.head" -o "$T/resp.body" -w '%{http_code}' "$@" "$url" \
 		2>"$T/curl.err")
 	[ -n "$HTTP_STATUS" ] || HTTP_STATUS=000
+}
+
+# raw_http REQUEST-LINE [HEADER...]: one HTTP/1.0 request written by hand to
+# 127.0.0.1:$HTTP_PORT, everything the server sends kept (curl would not
+# read a body after a HEAD response). Response parsed as for http.
+raw_http() {
+	local line=$1 h req
+	shift
+	req="$line\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+	for h in "$@"; do req="$req$h\r\n"; done
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT" || exit 1
+		printf "$req\r\n" >&3
+		timeout 30 cat <&3
+	) >"$T/resp.raw" 2>"$T/curl.err"
+	split_cgi_response
 }
 
 # get PATH [KEY]: GET $BASE/PATH with an API key (default: the web key).
@@ -724,7 +744,9 @@ head, body = (raw[:m.start()], raw[m.end():]) if m else (raw, b"")
 open(sys.argv[2], "wb").write(head + b"\n")
 open(sys.argv[3], "wb").write(body)
 EOF
-	HTTP_STATUS=$(tr -d '\r' <"$T/resp.head" | sed -n 's/^[Ss]tatus: *\([0-9]*\).*/\1/p' | head -n 1)
+	HTTP_STATUS=$(tr -d '\r' <"$T/resp.head" |
+		sed -n -e 's/^[Ss]tatus: *\([0-9]*\).*/\1/p' -e '1s/^HTTP\/[0-9.]* \([0-9]*\).*/\1/p' |
+		head -n 1)
 	if [ -z "$HTTP_STATUS" ]; then
 		if [ -s "$T/resp.raw" ]; then HTTP_STATUS=200; else HTTP_STATUS=000; fi
 	fi

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# t0010-install.sh - `make install` puts the binary, the sample config and
+# the web-server snippets where the configured directories say, and the
+# installed binary checks the installed sample config; a bad config stops
+# start-up with a message naming file, section and key.
+. "$(dirname "$0")/lib.sh"
+require_imgsvc
+
+dest=$T/dest
+make -C "$builddir" install DESTDIR="$dest" >"$T/install.log" 2>&1
+check "make install DESTDIR=... succeeds" test $? = 0
+eval "$(make -s -C "$builddir" print-dirs)"
+bin=$dest$bindir/imgsvc
+sample=$dest$sysconfdir/imgsvc.ini.sample
+check "binary installed in bindir ($bindir)" test -x "$bin"
+check "sample config installed in sysconfdir ($sysconfdir)" test -f "$sample"
+check "Apache snippet installed under datadir" test -f "$dest$datadir/imgsvc/apache-conf/imgsvc.conf"
+check "lighttpd snippet installed under datadir" test -f "$dest$datadir/imgsvc/lighttpd-conf/imgsvc.conf"
+check "installed sample config passes imgsvc -t" "$bin" -t -c "$sample"
+check "-V prints the version" sh -c "'$bin' -V | grep -q '^imgsvc '"
+check "the default config path is under sysconfdir" sh -c "'$bin' -h | grep -qF '$sysconfdir/imgsvc/imgsvc.ini'"
+
+# IMGSVC_CONFIG is read when -c is absent.
+check "IMGSVC_CONFIG names the file" env IMGSVC_CONFIG="$sample" "$bin" -t
+
+sed 's/^timeout_ms = 10000/timeout_ms = soon/' "$sample" >"$T/bad.ini"
+out=$("$bin" -t -c "$T/bad.ini" 2>&1)
+rc=$?
+check "bad value: start-up fails" test $rc != 0
+check "  message names file, section, key and problem" \
+	sh -c "printf '%s' \"\$1\" | grep -qF \"$T/bad.ini: [s3] timeout_ms: expected a whole number\"" _ "$out"
+printf '[s3]\nbucket = b\n[bogus]\nx = 1\n[key a]\nkey = 12345678\n' >"$T/bad2.ini"
+out=$("$bin" -t -c "$T/bad2.ini" 2>&1)
+check "unknown section: start-up fails naming it" \
+	sh -c "printf '%s' \"\$1\" | grep -qF '[bogus]: unknown section'" _ "$out"
+out=$("$bin" -t -c "$T/missing.ini" 2>&1)
+check "missing file: start-up fails naming it" \
+	sh -c "printf '%s' \"\$1\" | grep -qF '$T/missing.ini: cannot open'" _ "$out"
+out=$("$bin" -c "$sample" </dev/null 2>&1)
+check "run outside FastCGI: refuses with a hint" \
+	sh -c "printf '%s' \"\$1\" | grep -qF 'not a FastCGI socket'" _ "$out"
