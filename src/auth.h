@@ -17,10 +17,10 @@
 #include "crypto.h"
 
 struct auth_key {
-	char *name;                        /* from [key NAME]; safe to log */
-	unsigned char digest[SHA256_LEN];  /* SHA-256 of the key */
+	char *name;                       /* from [key NAME]; safe to log */
+	unsigned char digest[SHA256_LEN]; /* SHA-256 of the key */
 	bool enabled;
-	int plan;                          /* index into the plan table; -1: unlimited */
+	int plan; /* index into the plan table; -1: unlimited */
 };
 
 struct auth_table {

@@ -39,24 +39,27 @@ struct opt {
 #define OFF(field) offsetof(struct cfg, field)
 
 static const struct opt options[] = {
-	{"server", "max_width", OPT_LONG, "2000", 0, 100000, OFF(server.max_width)},
-	{"server", "max_source_bytes", OPT_LONG, "52428800", 1, 1LL << 40, OFF(server.max_source_bytes)},
-	{"server", "max_source_pixels", OPT_LONG, "100000000", 1, 1LL << 40, OFF(server.max_source_pixels)},
-	{"server", "cache_control", OPT_STRING, "public, max-age=86400", 0, 0, OFF(server.cache_control)},
-	{"s3", "bucket", OPT_STRING, NULL, 0, 0, OFF(s3.bucket)},
-	{"s3", "region", OPT_STRING, "us-east-1", 0, 0, OFF(s3.region)},
-	{"s3", "endpoint", OPT_STRING, "", 0, 0, OFF(s3.endpoint)},
-	{"s3", "addressing", OPT_ADDRESSING, "auto", 0, 0, OFF(s3.addressing)},
-	{"s3", "originals_prefix", OPT_STRING, "original-images/", 0, 0, OFF(s3.originals_prefix)},
-	{"s3", "access_key_id", OPT_STRING, "", 0, 0, OFF(s3.access_key_id)},
-	{"s3", "secret_access_key", OPT_STRING, "", 0, 0, OFF(s3.secret_access_key)},
-	{"s3", "session_token", OPT_STRING, "", 0, 0, OFF(s3.session_token)},
-	{"s3", "imds", OPT_BOOL, "yes", 0, 0, OFF(s3.imds)},
-	{"s3", "connect_timeout_ms", OPT_LONG, "2000", 1, 600000, OFF(s3.connect_timeout_ms)},
-	{"s3", "timeout_ms", OPT_LONG, "10000", 1, 3600000, OFF(s3.timeout_ms)},
-	{"s3", "retries", OPT_LONG, "2", 0, 10, OFF(s3.retries)},
-	{"s3", "verify_tls", OPT_BOOL, "yes", 0, 0, OFF(s3.verify_tls)},
-	{"s3", "ca_file", OPT_STRING, "", 0, 0, OFF(s3.ca_file)},
+    {"server", "max_width", OPT_LONG, "2000", 0, 100000, OFF(server.max_width)},
+    {"server", "max_source_bytes", OPT_LONG, "52428800", 1, 1LL << 40,
+     OFF(server.max_source_bytes)},
+    {"server", "max_source_pixels", OPT_LONG, "100000000", 1, 1LL << 40,
+     OFF(server.max_source_pixels)},
+    {"server", "cache_control", OPT_STRING, "public, max-age=86400", 0, 0,
+     OFF(server.cache_control)},
+    {"s3", "bucket", OPT_STRING, NULL, 0, 0, OFF(s3.bucket)},
+    {"s3", "region", OPT_STRING, "us-east-1", 0, 0, OFF(s3.region)},
+    {"s3", "endpoint", OPT_STRING, "", 0, 0, OFF(s3.endpoint)},
+    {"s3", "addressing", OPT_ADDRESSING, "auto", 0, 0, OFF(s3.addressing)},
+    {"s3", "originals_prefix", OPT_STRING, "original-images/", 0, 0, OFF(s3.originals_prefix)},
+    {"s3", "access_key_id", OPT_STRING, "", 0, 0, OFF(s3.access_key_id)},
+    {"s3", "secret_access_key", OPT_STRING, "", 0, 0, OFF(s3.secret_access_key)},
+    {"s3", "session_token", OPT_STRING, "", 0, 0, OFF(s3.session_token)},
+    {"s3", "imds", OPT_BOOL, "yes", 0, 0, OFF(s3.imds)},
+    {"s3", "connect_timeout_ms", OPT_LONG, "2000", 1, 600000, OFF(s3.connect_timeout_ms)},
+    {"s3", "timeout_ms", OPT_LONG, "10000", 1, 3600000, OFF(s3.timeout_ms)},
+    {"s3", "retries", OPT_LONG, "2", 0, 10, OFF(s3.retries)},
+    {"s3", "verify_tls", OPT_BOOL, "yes", 0, 0, OFF(s3.verify_tls)},
+    {"s3", "ca_file", OPT_STRING, "", 0, 0, OFF(s3.ca_file)},
 };
 
 static const char *const key_options[] = {"key", "sha256", "enabled"};
@@ -71,7 +74,7 @@ struct loader {
 };
 
 __attribute__((format(printf, 4, 5))) static void fail(struct loader *ld, const char *section,
-						      const char *key, const char *fmt, ...)
+						       const char *key, const char *fmt, ...)
 {
 	if (ld->failed)
 		return;
@@ -131,8 +134,9 @@ static void set_option(struct loader *ld, struct cfg *cfg, const struct opt *o, 
 		break;
 	case OPT_LONG:
 		if (!parse_integer(v, o->min, o->max, &n)) {
-			fail(ld, o->section, o->name, "expected a whole number from %lld to %lld, got '%s'",
-			     o->min, o->max, v);
+			fail(ld, o->section, o->name,
+			     "expected a whole number from %lld to %lld, got '%s'", o->min, o->max,
+			     v);
 			return;
 		}
 		*(long long *)field = n;
@@ -152,7 +156,8 @@ static void set_option(struct loader *ld, struct cfg *cfg, const struct opt *o, 
 		else if (strcmp(v, "path") == 0)
 			*(enum cfg_addressing *)field = CFG_ADDR_PATH;
 		else
-			fail(ld, o->section, o->name, "expected auto, virtual or path, got '%s'", v);
+			fail(ld, o->section, o->name, "expected auto, virtual or path, got '%s'",
+			     v);
 		break;
 	}
 }
@@ -243,8 +248,10 @@ static void check_entries(struct loader *ld, dictionary *d)
 			continue;
 		const char *colon = strrchr(entry, ':');
 		if (!colon) {
-			if (strcmp(entry, "server") && strcmp(entry, "s3") && !is_key_section(entry))
-				fail(ld, entry, NULL, "unknown section (expected [server], [s3] or [key NAME])");
+			if (strcmp(entry, "server") && strcmp(entry, "s3") &&
+			    !is_key_section(entry))
+				fail(ld, entry, NULL,
+				     "unknown section (expected [server], [s3] or [key NAME])");
 			continue;
 		}
 		size_t seclen = (size_t)(colon - entry);
@@ -259,7 +266,8 @@ static void check_entries(struct loader *ld, dictionary *d)
 			for (size_t k = 0; k < sizeof key_options / sizeof key_options[0]; k++)
 				known |= strcmp(name, key_options[k]) == 0;
 			if (!known)
-				fail(ld, sec, name, "unknown key (expected key, sha256 or enabled)");
+				fail(ld, sec, name,
+				     "unknown key (expected key, sha256 or enabled)");
 		} else if (!find_option(sec, name)) {
 			fail(ld, sec, name, "unknown key");
 		}
@@ -307,7 +315,8 @@ static void check_rules(struct loader *ld, struct cfg *cfg)
 	if (*s3->session_token && !*s3->access_key_id)
 		fail(ld, "s3", "session_token", "needs access_key_id and secret_access_key");
 	if (s3->connect_timeout_ms > s3->timeout_ms)
-		fail(ld, "s3", "connect_timeout_ms", "larger than timeout_ms (%lld)", s3->timeout_ms);
+		fail(ld, "s3", "connect_timeout_ms", "larger than timeout_ms (%lld)",
+		     s3->timeout_ms);
 	for (const char *p = cfg->server.cache_control; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			fail(ld, "server", "cache_control", "contains a control character");

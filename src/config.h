@@ -19,29 +19,29 @@ enum cfg_addressing { CFG_ADDR_AUTO, CFG_ADDR_VIRTUAL, CFG_ADDR_PATH };
 struct cfg_s3 {
 	char *bucket;
 	char *region;
-	char *endpoint;          /* "" for AWS; else "http://127.0.0.1:9000" */
+	char *endpoint; /* "" for AWS; else "http://127.0.0.1:9000" */
 	enum cfg_addressing addressing;
-	char *originals_prefix;  /* "original-images/" (may be "") */
-	char *access_key_id;     /* "" when the chain should be used */
+	char *originals_prefix; /* "original-images/" (may be "") */
+	char *access_key_id;    /* "" when the chain should be used */
 	char *secret_access_key;
 	char *session_token;
-	bool imds;               /* try EC2 instance metadata last */
+	bool imds; /* try EC2 instance metadata last */
 	long long connect_timeout_ms;
-	long long timeout_ms;       /* whole S3 exchange, retries included */
-	long long retries;          /* extra attempts after the first */
+	long long timeout_ms; /* whole S3 exchange, retries included */
+	long long retries;    /* extra attempts after the first */
 	bool verify_tls;
-	char *ca_file;           /* "" for the system store */
+	char *ca_file; /* "" for the system store */
 };
 
 struct cfg_server {
-	long long max_width;         /* 0: no clamp */
+	long long max_width; /* 0: no clamp */
 	long long max_source_bytes;
 	long long max_source_pixels;
-	char *cache_control;     /* "" for none */
+	char *cache_control; /* "" for none */
 };
 
 struct cfg {
-	char *path;              /* the file this came from */
+	char *path; /* the file this came from */
 	struct cfg_server server;
 	struct cfg_s3 s3;
 	struct auth_table keys;

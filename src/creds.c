@@ -142,7 +142,7 @@ static enum got from_config(struct creds_provider *p, struct creds *c, time_t no
 	}
 	/* Both halves were checked in creds_provider_new. */
 	return set_static(c, "config", p->cfg_key, p->cfg_secret, p->cfg_token, why) ? FOUND
-										      : FAILED;
+										     : FAILED;
 }
 
 static enum got from_env(struct creds_provider *p, struct creds *c, time_t now, struct buf *why)
@@ -155,12 +155,13 @@ static enum got from_env(struct creds_provider *p, struct creds *c, time_t now, 
 		return ABSENT;
 	}
 	if (!key || !secret) {
-		buf_printf(why, "%s set without %s", key ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+		buf_printf(why, "%s set without %s",
+			   key ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
 			   key ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
 		return FAILED;
 	}
 	return set_static(c, "environment", key, secret, env("AWS_SESSION_TOKEN"), why) ? FOUND
-											   : FAILED;
+											: FAILED;
 }
 
 /* ---- shared credentials file ---- */
@@ -210,7 +211,8 @@ static void parse_shared(char *text, const char *profile, char **key, char **sec
 		*eq = '\0';
 		char *name = trim(line), *value = eq + 1;
 		for (char *q = value; *q; q++) {
-			if ((*q == '#' || *q == ';') && q > value && (q[-1] == ' ' || q[-1] == '\t')) {
+			if ((*q == '#' || *q == ';') && q > value &&
+			    (q[-1] == ' ' || q[-1] == '\t')) {
 				*q = '\0';
 				break;
 			}
@@ -368,7 +370,8 @@ static long http(const char *method, const char *url, struct curl_slist *headers
 	} else if (f.too_big) {
 		buf_printf(why, "%s %s: answer larger than %d bytes", method, url, MAX_BODY);
 	} else {
-		buf_printf(why, "%s %s: %s", method, url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		buf_printf(why, "%s %s: %s", method, url,
+			   errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	}
 	curl_easy_cleanup(h);
 	if (status) {
@@ -569,7 +572,8 @@ static int container_auth(struct buf *auth, struct buf *why)
 	for (size_t i = 0; i < auth->len; i++) {
 		unsigned char ch = (unsigned char)auth->data[i];
 		if (ch < 0x20 || ch == 0x7f) {
-			buf_printf(why, "the container authorization token holds a control character");
+			buf_printf(why,
+				   "the container authorization token holds a control character");
 			return -1;
 		}
 	}
@@ -683,7 +687,8 @@ static enum got from_imds(struct creds_provider *p, struct creds *c, time_t now,
 	if (!status)
 		goto out;
 	if (status != 200) {
-		buf_printf(why, "PUT %s: HTTP %ld (IMDSv2 session token refused)", url.data, status);
+		buf_printf(why, "PUT %s: HTTP %ld (IMDSv2 session token refused)", url.data,
+			   status);
 		goto out;
 	}
 	while (token.len && isspace((unsigned char)token.data[token.len - 1]))
@@ -703,7 +708,8 @@ static enum got from_imds(struct creds_provider *p, struct creds *c, time_t now,
 	if (!status)
 		goto out;
 	if (status == 404) {
-		buf_printf(why, "GET %s: HTTP 404 (no IAM role attached to the instance)", url.data);
+		buf_printf(why, "GET %s: HTTP 404 (no IAM role attached to the instance)",
+			   url.data);
 		goto out;
 	}
 	if (status != 200) {
@@ -756,11 +762,8 @@ static const struct {
 	const char *name;
 	enum got (*fn)(struct creds_provider *, struct creds *, time_t, struct buf *);
 } chain[] = {
-	{"config", from_config},
-	{"environment", from_env},
-	{"shared-file", from_shared_file},
-	{"container", from_container},
-	{"imds", from_imds},
+    {"config", from_config},       {"environment", from_env}, {"shared-file", from_shared_file},
+    {"container", from_container}, {"imds", from_imds},
 };
 
 static void set_err(char *err, size_t errlen, const struct buf *msg)

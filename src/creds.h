@@ -33,9 +33,9 @@ struct creds_options {
 	const char *access_key_id;
 	const char *secret_access_key;
 	const char *session_token;
-	bool imds_enabled;           /* config [s3] imds; env AWS_EC2_METADATA_DISABLED also disables */
-	long timeout_ms;             /* for each credential endpoint request */
-	int refresh_margin_s;        /* refresh this long before expiration (default 300) */
+	bool imds_enabled;    /* config [s3] imds; env AWS_EC2_METADATA_DISABLED also disables */
+	long timeout_ms;      /* for each credential endpoint request */
+	int refresh_margin_s; /* refresh this long before expiration (default 300) */
 };
 
 struct creds_provider;
@@ -44,7 +44,8 @@ struct creds_provider;
  * Creates a provider. Nothing is fetched yet. Returns NULL only on bad
  * options (err says why).
  */
-struct creds_provider *creds_provider_new(const struct creds_options *opt, char *err, size_t errlen);
+struct creds_provider *creds_provider_new(const struct creds_options *opt, char *err,
+					  size_t errlen);
 
 /*
  * Returns the current credentials, resolving the chain the first time and

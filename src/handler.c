@@ -33,7 +33,7 @@
 /* The response under construction: headers go out once, then the body. */
 struct response {
 	FCGX_Stream *out;
-	bool head_only;   /* HEAD: headers, no body */
+	bool head_only; /* HEAD: headers, no body */
 	bool head_sent;
 	bool client_gone; /* the web server stopped taking our output */
 	int code;         /* the status sent */
@@ -155,7 +155,7 @@ static enum status choose_mode(struct fetch *f, bool complete)
 {
 	const struct cfg_server *srv = &f->app->cfg->server;
 	enum probe_result pr =
-		probe_image((const unsigned char *)f->data.data, f->data.len, &f->info);
+	    probe_image((const unsigned char *)f->data.data, f->data.len, &f->info);
 
 	if (pr == PROBE_NEED_MORE && !complete && f->data.len < SNIFF_MAX)
 		return ST_OK; /* keep reading */
@@ -277,8 +277,9 @@ static enum status serve_original(const struct app *app, struct response *resp, 
 		f.detail = detail->data;
 	}
 	if (st == ST_NOT_FOUND && strcmp(res.code, "AccessDenied") == 0)
-		log_msg("warning", "S3 said AccessDenied for an object: reported as 404; "
-				   "the likely cause is a missing s3:ListBucket permission on the bucket");
+		log_msg("warning",
+			"S3 said AccessDenied for an object: reported as 404; "
+			"the likely cause is a missing s3:ListBucket permission on the bucket");
 	log->detail = f.detail;
 	buf_free(&f.data);
 	return st;

@@ -64,16 +64,17 @@ enum status img_clamp_width(const void *src, size_t len, const struct probe_info
 	ii->subrange = 1; /* first frame of an animation */
 	if (info->format == IMG_JPEG && info->width > max_width) {
 		char hint[64];
-		unsigned long h = (unsigned long)((double)info->height * max_width / info->width + 0.5);
+		unsigned long h =
+		    (unsigned long)((double)info->height * max_width / info->width + 0.5);
 		snprintf(hint, sizeof hint, "%lux%lu", max_width, h ? h : 1);
 		CloneString(&ii->size, hint);
 	}
 	im = BlobToImage(ii, src, len, &ex);
 	if (!im) {
 		*why = ex.reason ? "image could not be decoded" : "image decoder failed";
-		st = ex.severity >= ResourceLimitError && ex.severity < ResourceLimitError + 100 ?
-			     ST_TOO_LARGE :
-			     ST_UNSUPPORTED;
+		st = ex.severity >= ResourceLimitError && ex.severity < ResourceLimitError + 100
+			 ? ST_TOO_LARGE
+			 : ST_UNSUPPORTED;
 		goto out;
 	}
 	if (im->orientation > TopLeftOrientation) {

@@ -166,16 +166,35 @@ static int read_string(struct cursor *c, struct buf *out)
 		c->p++;
 		char simple;
 		switch (ch) {
-		case '"': simple = '"'; break;
-		case '\\': simple = '\\'; break;
-		case '/': simple = '/'; break;
-		case 'b': simple = '\b'; break;
-		case 'f': simple = '\f'; break;
-		case 'n': simple = '\n'; break;
-		case 'r': simple = '\r'; break;
-		case 't': simple = '\t'; break;
-		case 'u': simple = 0; break;
-		default: return -1;
+		case '"':
+			simple = '"';
+			break;
+		case '\\':
+			simple = '\\';
+			break;
+		case '/':
+			simple = '/';
+			break;
+		case 'b':
+			simple = '\b';
+			break;
+		case 'f':
+			simple = '\f';
+			break;
+		case 'n':
+			simple = '\n';
+			break;
+		case 'r':
+			simple = '\r';
+			break;
+		case 't':
+			simple = '\t';
+			break;
+		case 'u':
+			simple = 0;
+			break;
+		default:
+			return -1;
 		}
 		if (ch != 'u') {
 			if (out)
@@ -319,7 +338,8 @@ int json_get_string(const char *json, size_t len, const char *field, struct buf 
 			if (!eat(&c, ':'))
 				goto done;
 			skip_ws(&c);
-			bool wanted = name.len == flen && (!flen || memcmp(name.data, field, flen) == 0);
+			bool wanted =
+			    name.len == flen && (!flen || memcmp(name.data, field, flen) == 0);
 			if (wanted) {
 				/* Two values for one name: which did the sender mean? */
 				if (seen)

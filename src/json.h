@@ -16,8 +16,8 @@
 #include "buf.h"
 
 #define JSON_OK 0
-#define JSON_NOT_FOUND (-1)  /* valid object, no such member or not a string */
-#define JSON_MALFORMED (-2)  /* not a valid JSON object, or the member is repeated */
+#define JSON_NOT_FOUND (-1) /* valid object, no such member or not a string */
+#define JSON_MALFORMED (-2) /* not a valid JSON object, or the member is repeated */
 
 /* Deepest nesting accepted, the top-level object included. */
 #define JSON_MAX_DEPTH 64

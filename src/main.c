@@ -110,12 +110,12 @@ int main(int argc, char **argv)
 	struct img_limits limits = {cfg->server.max_source_pixels};
 	img_init(argv[0], &limits);
 	struct creds_options copt = {
-		.access_key_id = cfg->s3.access_key_id,
-		.secret_access_key = cfg->s3.secret_access_key,
-		.session_token = cfg->s3.session_token,
-		.imds_enabled = cfg->s3.imds,
-		.timeout_ms = cfg->s3.connect_timeout_ms,
-		.refresh_margin_s = 300,
+	    .access_key_id = cfg->s3.access_key_id,
+	    .secret_access_key = cfg->s3.secret_access_key,
+	    .session_token = cfg->s3.session_token,
+	    .imds_enabled = cfg->s3.imds,
+	    .timeout_ms = cfg->s3.connect_timeout_ms,
+	    .refresh_margin_s = 300,
 	};
 	struct creds_provider *creds = creds_provider_new(&copt, err, sizeof err);
 	struct s3_client *s3 = creds ? s3_client_new(&cfg->s3, creds) : NULL;

@@ -15,7 +15,8 @@ static unsigned long be16(const unsigned char *p)
 
 static unsigned long be32(const unsigned char *p)
 {
-	return (unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 | (unsigned long)p[2] << 8 | p[3];
+	return (unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 | (unsigned long)p[2] << 8 |
+	       p[3];
 }
 
 static unsigned long le16(const unsigned char *p)
@@ -138,7 +139,8 @@ enum probe_result probe_image(const unsigned char *p, size_t len, struct probe_i
 
 const char *probe_mime(enum img_format f)
 {
-	static const char *const mime[] = {NULL, "image/jpeg", "image/png", "image/gif", "image/webp"};
+	static const char *const mime[] = {NULL, "image/jpeg", "image/png", "image/gif",
+					   "image/webp"};
 	return mime[f];
 }
 

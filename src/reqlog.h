@@ -14,12 +14,12 @@ struct reqlog {
 	const char *method;
 	const char *path;
 	int status;
-	long long bytes;      /* body bytes sent */
-	long s3_ms;           /* -1: S3 not asked */
-	long img_ms;          /* -1: nothing decoded */
+	long long bytes; /* body bytes sent */
+	long s3_ms;      /* -1: S3 not asked */
+	long img_ms;     /* -1: nothing decoded */
 	long total_ms;
-	const char *cache;    /* "hit", "miss" or NULL */
-	const char *detail;   /* why, for errors; NULL if none */
+	const char *cache;  /* "hit", "miss" or NULL */
+	const char *detail; /* why, for errors; NULL if none */
 };
 
 void reqlog_write(const struct reqlog *l);

@@ -163,10 +163,10 @@ static struct curl_slist *sign(struct s3_client *c, const struct creds *cr, cons
 {
 	char amz_date[17];
 	struct sigv4_header hdrs[4] = {
-		{"host", host},
-		{"x-amz-content-sha256", SIGV4_EMPTY_SHA256},
-		{"x-amz-date", amz_date},
-		{"x-amz-security-token", cr->session_token},
+	    {"host", host},
+	    {"x-amz-content-sha256", SIGV4_EMPTY_SHA256},
+	    {"x-amz-date", amz_date},
+	    {"x-amz-security-token", cr->session_token},
 	};
 	size_t n = cr->session_token && *cr->session_token ? 4 : 3;
 	struct sigv4_request req = {"GET", canonical_uri, "", hdrs, n, SIGV4_EMPTY_SHA256};
@@ -249,13 +249,15 @@ static enum outcome classify(struct s3_client *c, CURLcode rc, struct attempt *a
 			*st = ST_NOT_FOUND;
 			return FAIL;
 		}
-		if (strcmp(res->code, "ExpiredToken") == 0 || strcmp(res->code, "InvalidToken") == 0) {
+		if (strcmp(res->code, "ExpiredToken") == 0 ||
+		    strcmp(res->code, "InvalidToken") == 0) {
 			creds_invalidate(c->creds);
 			return RETRY;
 		}
 		return FAIL;
 	case 400:
-		if (strcmp(res->code, "ExpiredToken") == 0 || strcmp(res->code, "RequestTimeout") == 0) {
+		if (strcmp(res->code, "ExpiredToken") == 0 ||
+		    strcmp(res->code, "RequestTimeout") == 0) {
 			if (res->code[0] == 'E')
 				creds_invalidate(c->creds);
 			return RETRY;
@@ -291,7 +293,8 @@ static void setup_handle(struct s3_client *c, const char *url, struct curl_slist
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	long connect_ms = (long)(c->cfg->connect_timeout_ms < remaining ? c->cfg->connect_timeout_ms : remaining);
+	long connect_ms =
+	    (long)(c->cfg->connect_timeout_ms < remaining ? c->cfg->connect_timeout_ms : remaining);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)remaining);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->cfg->verify_tls ? 1L : 0L);
@@ -323,7 +326,8 @@ enum status s3_get(struct s3_client *c, const char *key, struct s3_sink *sink,
 			st = ST_S3_TIMEOUT;
 			break;
 		}
-		const struct creds *cr = creds_get(c->creds, time(NULL), res->detail, sizeof res->detail);
+		const struct creds *cr =
+		    creds_get(c->creds, time(NULL), res->detail, sizeof res->detail);
 		if (!cr) {
 			snprintf(res->code, sizeof res->code, "NoCredentials");
 			st = ST_S3_ERROR;

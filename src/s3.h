@@ -38,12 +38,12 @@ struct s3_sink {
 };
 
 struct s3_result {
-	long http_status;   /* of the last attempt; 0 if none got through */
-	char code[64];      /* S3 error code (NoSuchKey...), or a curl error */
+	long http_status; /* of the last attempt; 0 if none got through */
+	char code[64];    /* S3 error code (NoSuchKey...), or a curl error */
 	int attempts;
-	long ms;            /* wall time of the whole exchange */
-	bool body_started;  /* the sink saw body bytes */
-	char detail[256];   /* why credentials could not be had, for the log */
+	long ms;           /* wall time of the whole exchange */
+	bool body_started; /* the sink saw body bytes */
+	char detail[256];  /* why credentials could not be had, for the log */
 };
 
 struct s3_client;

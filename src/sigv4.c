@@ -112,8 +112,8 @@ static bool valid_amz_date(const char *s)
 		return false;
 	int mon = two_digits(s + 4), day = two_digits(s + 6);
 	int hh = two_digits(s + 9), mm = two_digits(s + 11), ss = two_digits(s + 13);
-	return mon >= 1 && mon <= 12 && day >= 1 && day <= 31 && hh >= 0 && hh <= 23 &&
-	       mm >= 0 && mm <= 59 && ss >= 0 && ss <= 60;
+	return mon >= 1 && mon <= 12 && day >= 1 && day <= 31 && hh >= 0 && hh <= 23 && mm >= 0 &&
+	       mm <= 59 && ss >= 0 && ss <= 60;
 }
 
 /* Control characters or spaces would break the line structure of the
@@ -375,8 +375,8 @@ int sigv4_sign(const struct sigv4_request *req, const struct sigv4_credentials *
 	hmac_str(k1, SHA256_LEN, region, k2);
 	hmac_str(k2, SHA256_LEN, service, k1);
 	hmac_str(k1, SHA256_LEN, "aws4_request", k2);
-	crypto_hmac_sha256(k2, SHA256_LEN, result->string_to_sign.data,
-			   result->string_to_sign.len, sig);
+	crypto_hmac_sha256(k2, SHA256_LEN, result->string_to_sign.data, result->string_to_sign.len,
+			   sig);
 	crypto_hex(sig, SHA256_LEN, result->signature);
 	explicit_bzero(secret.data, secret.len);
 	explicit_bzero(k1, sizeof k1);
@@ -384,8 +384,8 @@ int sigv4_sign(const struct sigv4_request *req, const struct sigv4_credentials *
 
 	buf_printf(&result->authorization,
 		   "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s",
-		   cred->access_key_id, scope.data,
-		   signed_headers.data ? signed_headers.data : "", result->signature);
+		   cred->access_key_id, scope.data, signed_headers.data ? signed_headers.data : "",
+		   result->signature);
 	buf_free(&secret);
 	buf_free(&scope);
 	buf_free(&signed_headers);

@@ -25,9 +25,9 @@ struct sigv4_header {
 };
 
 struct sigv4_request {
-	const char *method;       /* "GET" */
-	const char *path;         /* canonical URI, already encoded: "/bucket/a%20b.jpg" */
-	const char *query;        /* raw query string without '?', or NULL/"" */
+	const char *method; /* "GET" */
+	const char *path;   /* canonical URI, already encoded: "/bucket/a%20b.jpg" */
+	const char *query;  /* raw query string without '?', or NULL/"" */
 	const struct sigv4_header *headers; /* every header to sign, host included */
 	size_t n_headers;
 	const char *payload_hash; /* hex SHA-256 of the body (SIGV4_EMPTY_SHA256) */
@@ -44,7 +44,8 @@ struct sigv4_result {
 	struct buf canonical_request;
 	struct buf string_to_sign;
 	char signature[65];
-	struct buf authorization; /* "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..." */
+	struct buf
+	    authorization; /* "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..." */
 };
 
 /*

@@ -8,16 +8,16 @@ static const struct {
 	const char *reason;
 	const char *message;
 } table[] = {
-	[ST_OK] = {200, "OK", "OK"},
-	[ST_BAD_REQUEST] = {400, "Bad Request", "Bad request"},
-	[ST_FORBIDDEN] = {403, "Forbidden", "Forbidden"},
-	[ST_NOT_FOUND] = {404, "Not Found", "Not found"},
-	[ST_BAD_METHOD] = {405, "Method Not Allowed", "Method not allowed"},
-	[ST_TOO_LARGE] = {413, "Payload Too Large", "Source image too large"},
-	[ST_UNSUPPORTED] = {415, "Unsupported Media Type", "Source is not a supported image"},
-	[ST_S3_ERROR] = {502, "Bad Gateway", "Storage error"},
-	[ST_S3_TIMEOUT] = {504, "Gateway Timeout", "Storage timeout"},
-	[ST_INTERNAL] = {500, "Internal Server Error", "Internal error"},
+    [ST_OK] = {200, "OK", "OK"},
+    [ST_BAD_REQUEST] = {400, "Bad Request", "Bad request"},
+    [ST_FORBIDDEN] = {403, "Forbidden", "Forbidden"},
+    [ST_NOT_FOUND] = {404, "Not Found", "Not found"},
+    [ST_BAD_METHOD] = {405, "Method Not Allowed", "Method not allowed"},
+    [ST_TOO_LARGE] = {413, "Payload Too Large", "Source image too large"},
+    [ST_UNSUPPORTED] = {415, "Unsupported Media Type", "Source is not a supported image"},
+    [ST_S3_ERROR] = {502, "Bad Gateway", "Storage error"},
+    [ST_S3_TIMEOUT] = {504, "Gateway Timeout", "Storage timeout"},
+    [ST_INTERNAL] = {500, "Internal Server Error", "Internal error"},
 };
 
 int status_http(enum status s)

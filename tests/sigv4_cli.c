@@ -48,18 +48,18 @@ int main(int argc, char **argv)
 		buf_puts(&encoded, path);
 
 	struct sigv4_header headers[4] = {
-		{"Host", host},
-		{"X-Amz-Date", amz_date},
-		{"X-Amz-Content-SHA256", SIGV4_EMPTY_SHA256},
-		{"X-Amz-Security-Token", token},
+	    {"Host", host},
+	    {"X-Amz-Date", amz_date},
+	    {"X-Amz-Content-SHA256", SIGV4_EMPTY_SHA256},
+	    {"X-Amz-Security-Token", token},
 	};
 	struct sigv4_request req = {
-		.method = method,
-		.path = encoded.data,
-		.query = query,
-		.headers = headers,
-		.n_headers = *token ? 4 : 3,
-		.payload_hash = SIGV4_EMPTY_SHA256,
+	    .method = method,
+	    .path = encoded.data,
+	    .query = query,
+	    .headers = headers,
+	    .n_headers = *token ? 4 : 3,
+	    .payload_hash = SIGV4_EMPTY_SHA256,
 	};
 	struct sigv4_credentials cred = {akid, secret, token};
 	struct sigv4_result res;

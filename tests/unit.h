@@ -10,7 +10,7 @@
 #include <stdbool.h>
 
 void unit_check(bool cond, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 void unit_skip(const char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Directory holding test data (tests/data), from argv or $srcdir. */
 const char *unit_datadir(void);

@@ -32,12 +32,12 @@ void unit_auth(void)
 	CHECK(auth_check(&t, "web-key-0123456789", &k) == AUTH_OK && strcmp(k->name, "web") == 0,
 	      "plain key matches its entry");
 	CHECK(auth_check(&t, "a key with spaces and ünïcödé", &k) == AUTH_OK &&
-		      strcmp(k->name, "spaces") == 0,
+		  strcmp(k->name, "spaces") == 0,
 	      "key with spaces and unicode matches");
 	CHECK(auth_check(&t, "sha-only-key-42", &k) == AUTH_OK && strcmp(k->name, "hashed") == 0,
 	      "key given as SHA-256 matches");
 	CHECK(auth_check(&t, "disabled-key-0123", &k) == AUTH_DISABLED && k &&
-		      strcmp(k->name, "off") == 0,
+		  strcmp(k->name, "off") == 0,
 	      "disabled key is recognised as disabled");
 	CHECK(auth_check(&t, "web-key-012345678", &k) == AUTH_UNKNOWN && !k,
 	      "prefix of a key is unknown");

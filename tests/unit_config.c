@@ -31,8 +31,7 @@ static const char *write_file(const char *name, const char *text)
 }
 
 /* Loads text and expects failure with every part of want in the message. */
-static void expect_error(const char *label, const char *text, const char *want1,
-			 const char *want2)
+static void expect_error(const char *label, const char *text, const char *want1, const char *want2)
 {
 	char err[512] = "";
 	const char *path = write_file("bad.ini", text);
@@ -58,10 +57,10 @@ void unit_config(void)
 		CHECK(strcmp(cfg->s3.endpoint, "http://127.0.0.1:9000") == 0,
 		      "trailing slash of endpoint dropped");
 		CHECK(cfg->s3.addressing == CFG_ADDR_AUTO && cfg->s3.retries == 2 &&
-			      cfg->s3.timeout_ms == 10000 && cfg->s3.imds,
+			  cfg->s3.timeout_ms == 10000 && cfg->s3.imds,
 		      "s3 defaults");
 		CHECK(cfg->keys.n == 1 && strcmp(cfg->keys.keys[0].name, "web") == 0 &&
-			      cfg->keys.keys[0].enabled,
+			  cfg->keys.keys[0].enabled,
 		      "one enabled key named web");
 		const struct auth_key *k;
 		CHECK(auth_check(&cfg->keys, "a key; with # and spaces", &k) == AUTH_OK,
@@ -82,38 +81,43 @@ void unit_config(void)
 	      "missing file named in error: %s", err);
 
 	expect_error("unknown section", "[s4]\nbucket=x\n", "[s4]", "unknown section");
-	expect_error("unknown key", "[s3]\nbucket=x\nbukket=y\n[key a]\nkey=12345678\n", "[s3] bukket",
-		     "unknown key");
+	expect_error("unknown key", "[s3]\nbucket=x\nbukket=y\n[key a]\nkey=12345678\n",
+		     "[s3] bukket", "unknown key");
 	expect_error("key outside a section", "bucket=x\n[s3]\nbucket=x\n[key a]\nkey=12345678\n",
 		     "bucket", "outside any section");
 	expect_error("missing bucket", "[server]\nmax_width=10\n[key a]\nkey=12345678\n",
 		     "[s3] bucket", "required");
-	expect_error("bad number", "[s3]\nbucket=x\n[server]\nmax_width=wide\n[key a]\nkey=12345678\n",
+	expect_error("bad number",
+		     "[s3]\nbucket=x\n[server]\nmax_width=wide\n[key a]\nkey=12345678\n",
 		     "[server] max_width", "whole number");
 	expect_error("negative number", "[s3]\nbucket=x\ntimeout_ms=-5\n[key a]\nkey=12345678\n",
 		     "[s3] timeout_ms", "-5");
 	expect_error("number with junk", "[s3]\nbucket=x\nretries=2x\n[key a]\nkey=12345678\n",
 		     "[s3] retries", "2x");
-	expect_error("bad bool", "[s3]\nbucket=x\nimds=perhaps\n[key a]\nkey=12345678\n", "[s3] imds",
-		     "yes or no");
+	expect_error("bad bool", "[s3]\nbucket=x\nimds=perhaps\n[key a]\nkey=12345678\n",
+		     "[s3] imds", "yes or no");
 	expect_error("bad addressing", "[s3]\nbucket=x\naddressing=dns\n[key a]\nkey=12345678\n",
 		     "[s3] addressing", "dns");
 	expect_error("bad endpoint", "[s3]\nbucket=x\nendpoint=ftp://h\n[key a]\nkey=12345678\n",
 		     "[s3] endpoint", "http://");
 	expect_error("bad bucket", "[s3]\nbucket=a/b\n[key a]\nkey=12345678\n", "[s3] bucket",
 		     "not a valid");
-	expect_error("half credentials", "[s3]\nbucket=x\naccess_key_id=AK\n[key a]\nkey=12345678\n",
+	expect_error("half credentials",
+		     "[s3]\nbucket=x\naccess_key_id=AK\n[key a]\nkey=12345678\n",
 		     "secret_access_key", "together");
-	expect_error("timeouts out of order",
-		     "[s3]\nbucket=x\nconnect_timeout_ms=5000\ntimeout_ms=1000\n[key a]\nkey=12345678\n",
-		     "connect_timeout_ms", "larger");
+	expect_error(
+	    "timeouts out of order",
+	    "[s3]\nbucket=x\nconnect_timeout_ms=5000\ntimeout_ms=1000\n[key a]\nkey=12345678\n",
+	    "connect_timeout_ms", "larger");
 	expect_error("no keys", "[s3]\nbucket=x\n", "at least one API key", NULL);
-	expect_error("key and sha256", "[s3]\nbucket=x\n[key a]\nkey=12345678\nsha256=00\n", "[key a]",
-		     "exactly one");
+	expect_error("key and sha256", "[s3]\nbucket=x\n[key a]\nkey=12345678\nsha256=00\n",
+		     "[key a]", "exactly one");
 	expect_error("neither key nor sha256", "[s3]\nbucket=x\n[key a]\nenabled=yes\n", "[key a]",
 		     "exactly one");
-	expect_error("short key", "[s3]\nbucket=x\n[key a]\nkey=short\n", "[key a] key", "8 characters");
-	expect_error("bad sha256", "[s3]\nbucket=x\n[key a]\nsha256=abc\n", "[key a] sha256", "64 hex");
+	expect_error("short key", "[s3]\nbucket=x\n[key a]\nkey=short\n", "[key a] key",
+		     "8 characters");
+	expect_error("bad sha256", "[s3]\nbucket=x\n[key a]\nsha256=abc\n", "[key a] sha256",
+		     "64 hex");
 	expect_error("bad key name", "[s3]\nbucket=x\n[key a/b]\nkey=12345678\n", "[key a/b]",
 		     "key name");
 	expect_error("unknown key option", "[s3]\nbucket=x\n[key a]\nkey=12345678\nplan=gold\n",
@@ -121,7 +125,8 @@ void unit_config(void)
 	expect_error("duplicate key value",
 		     "[s3]\nbucket=x\n[key a]\nkey=12345678\n[key b]\nkey=12345678\n", "[key b]",
 		     "same key as");
-	expect_error("syntax error", "[s3]\nbucket=x\nthis line is not ini\n[key a]\nkey=12345678\n",
+	expect_error("syntax error",
+		     "[s3]\nbucket=x\nthis line is not ini\n[key a]\nkey=12345678\n",
 		     "syntax error", NULL);
 	expect_error("control char in cache_control",
 		     "[s3]\nbucket=x\n[server]\ncache_control=\"a\x01b\"\n[key a]\nkey=12345678\n",

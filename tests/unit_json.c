@@ -27,7 +27,7 @@ static void expect(const char *doc, const char *field, const char *want, size_t 
 	struct buf out = BUF_INIT;
 	int rc = get(doc, strlen(doc), field, &out);
 	CHECK(rc == JSON_OK && out.len == wantlen && memcmp(out.data, want, wantlen) == 0 &&
-		      out.data[out.len] == '\0',
+		  out.data[out.len] == '\0',
 	      "json: %s", title);
 	buf_free(&out);
 }
@@ -44,13 +44,13 @@ static void expect_rc(const char *doc, size_t len, const char *field, int want, 
 #define BAD(doc, title) expect_rc((doc), sizeof(doc) - 1, "a", JSON_MALFORMED, (title))
 
 static const char ecs_doc[] =
-	"{\n"
-	"  \"RoleArn\" : \"arn:aws:iam::123456789012:role/imgsvc\",\n"
-	"  \"AccessKeyId\" : \"ASIAEXAMPLE\",\n"
-	"  \"SecretAccessKey\" : \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\",\n"
-	"  \"Token\" : \"IQoJb3JpZ2luX2Vj\\/EXAMPLE==\",\n"
-	"  \"Expiration\" : \"2026-11-25T01:02:03Z\"\n"
-	"}\n";
+    "{\n"
+    "  \"RoleArn\" : \"arn:aws:iam::123456789012:role/imgsvc\",\n"
+    "  \"AccessKeyId\" : \"ASIAEXAMPLE\",\n"
+    "  \"SecretAccessKey\" : \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\",\n"
+    "  \"Token\" : \"IQoJb3JpZ2luX2Vj\\/EXAMPLE==\",\n"
+    "  \"Expiration\" : \"2026-11-25T01:02:03Z\"\n"
+    "}\n";
 
 static void good(void)
 {
@@ -70,14 +70,15 @@ static void good(void)
 	       "\\u escapes to 1-, 2- and 3-byte UTF-8");
 	expect("{\"a\":\"\\ud83d\\ude00\"}", "a", "\xf0\x9f\x98\x80", 4,
 	       "surrogate pair to 4-byte UTF-8");
-	expect("{\"a\":\"\\udbff\\udfff\"}", "a", "\xf4\x8f\xbf\xbf", 4, "U+10FFFF from surrogates");
+	expect("{\"a\":\"\\udbff\\udfff\"}", "a", "\xf4\x8f\xbf\xbf", 4,
+	       "U+10FFFF from surrogates");
 	expect("{\"a\":\"x\\u0000y\"}", "a", "x\0y", 3, "\\u0000 kept, length tells");
 	expect("{\"a\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}", "a",
 	       "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, "raw UTF-8 passes through");
 	expect("{\"n\":{\"a\":\"inner\",\"b\":[1,{\"c\":[]},\"}\"]},\"a\":\"outer\"}", "a", "outer",
 	       5, "nested values skipped, inner same name ignored");
-	expect("{\"x\":[true,false,null,-0,0.5,1e9,-1.25E-3,2e+2,\"s\"],\"a\":\"v\"}", "a", "v",
-	       1, "every scalar kind skipped");
+	expect("{\"x\":[true,false,null,-0,0.5,1e9,-1.25E-3,2e+2,\"s\"],\"a\":\"v\"}", "a", "v", 1,
+	       "every scalar kind skipped");
 	expect("{\"x\":{},\"y\":[],\"a\":\"v\"}", "a", "v", 1, "empty containers skipped");
 	expect("{\"\\u0061\":\"escaped name\"}", "a", "escaped name", 12,
 	       "escaped member name matches");

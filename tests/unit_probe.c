@@ -33,33 +33,34 @@ static void photo(const char *name, enum img_format f, unsigned long w, unsigned
 void unit_probe(void)
 {
 	struct probe_info info;
-	static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 0, 0, 0, 13,
-					    'I', 'H', 'D', 'R', 0, 0, 0x4E, 0x20, 0, 0, 0x4E, 0x20};
+	static const unsigned char png[] = {0x89, 'P', 'N',  'G',  '\r', '\n', 0x1A, '\n',
+					    0,    0,   0,    13,   'I',  'H',  'D',  'R',
+					    0,    0,   0x4E, 0x20, 0,    0,    0x4E, 0x20};
 	static const unsigned char gif[] = {'G', 'I', 'F', '8', '9', 'a', 0x40, 0x01, 0xF0, 0x00};
-	static const unsigned char jpeg[] = {
-		0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 'J',  'F',  0xFF, 0xFF, 0xC2, 0x00,
-		0x0B, 0x08, 0x0B, 0xB8, 0x0F, 0xA0, 0x01, 0x01, 0x11, 0x00};
+	static const unsigned char jpeg[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 'J',  'F',
+					     0xFF, 0xFF, 0xC2, 0x00, 0x0B, 0x08, 0x0B, 0xB8,
+					     0x0F, 0xA0, 0x01, 0x01, 0x11, 0x00};
 	static const unsigned char webp_lossy[30] = {
-		'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', ' ', 0, 0, 0, 0,
-		0,   0,   0,   0x9D, 0x01, 0x2A, 0x20, 0x03, 0x58, 0x02};
-	static const unsigned char webp_x[30] = {'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'E',
-						 'B', 'P', 'V', 'P', '8', 'X', 10, 0, 0, 0,
-						 0,   0,   0,   0,   0x1F, 0x03, 0, 0x57, 0x02, 0};
+	    'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W',  'E',  'B',  'P',  'V',  'P',  '8',
+	    ' ', 0,   0,   0,   0, 0, 0, 0, 0x9D, 0x01, 0x2A, 0x20, 0x03, 0x58, 0x02};
+	static const unsigned char webp_x[30] = {
+	    'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'E',  'B',  'P', 'V',  'P',  '8',
+	    'X', 10,  0,   0,   0, 0, 0, 0, 0,   0x1F, 0x03, 0,   0x57, 0x02, 0};
 
 	CHECK(probe_image(png, sizeof png, &info) == PROBE_OK && info.format == IMG_PNG &&
-		      info.width == 20000 && info.height == 20000,
+		  info.width == 20000 && info.height == 20000,
 	      "PNG 20000x20000 read from IHDR");
 	CHECK(probe_image(gif, sizeof gif, &info) == PROBE_OK && info.format == IMG_GIF &&
-		      info.width == 320 && info.height == 240,
+		  info.width == 320 && info.height == 240,
 	      "GIF 320x240");
 	CHECK(probe_image(jpeg, sizeof jpeg, &info) == PROBE_OK && info.format == IMG_JPEG &&
-		      info.width == 4000 && info.height == 3000,
+		  info.width == 4000 && info.height == 3000,
 	      "progressive JPEG SOF2 4000x3000 after an APP0 and fill byte");
 	CHECK(probe_image(webp_lossy, sizeof webp_lossy, &info) == PROBE_OK &&
-		      info.format == IMG_WEBP && info.width == 800 && info.height == 600,
+		  info.format == IMG_WEBP && info.width == 800 && info.height == 600,
 	      "WebP VP8 800x600");
 	CHECK(probe_image(webp_x, sizeof webp_x, &info) == PROBE_OK && info.width == 800 &&
-		      info.height == 600,
+		  info.height == 600,
 	      "WebP VP8X 800x600");
 	CHECK(probe_image(jpeg, 10, &info) == PROBE_NEED_MORE, "cut JPEG header needs more");
 	CHECK(probe_image((const unsigned char *)"%PDF-1.4\n", 9, &info) == PROBE_UNKNOWN,
@@ -67,10 +68,10 @@ void unit_probe(void)
 	CHECK(probe_image((const unsigned char *)"<svg xmlns=", 11, &info) == PROBE_UNKNOWN,
 	      "SVG is not an allowed image");
 	CHECK(probe_image((const unsigned char *)"\xFF\xD8\xFF\xDA\x00\x02", 6, &info) ==
-		      PROBE_UNKNOWN,
+		  PROBE_UNKNOWN,
 	      "JPEG scan before frame header is broken");
 	CHECK(probe_image((const unsigned char *)"\xFF\xD8\xFF\xE0\x00\x01", 6, &info) ==
-		      PROBE_UNKNOWN,
+		  PROBE_UNKNOWN,
 	      "JPEG segment length below 2 is broken");
 	CHECK(probe_mime(IMG_WEBP) && strcmp(probe_mime(IMG_WEBP), "image/webp") == 0, "mime");
 

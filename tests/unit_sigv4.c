@@ -28,40 +28,40 @@
 #include "unit.h"
 
 static const char *const cases[] = {
-	/* "normalize": false: the path is signed as given. */
-	"get-relative-relative-unnormalized",
-	"get-relative-unnormalized",
-	"get-slash-dot-slash-unnormalized",
-	"get-slash-pointless-dot-unnormalized",
-	"get-slash-unnormalized",
-	"get-slashes-unnormalized",
-	"get-space-unnormalized",
-	/* "normalize": true, but the path is already normal. */
-	"get-header-key-duplicate",
-	"get-header-value-multiline",
-	"get-header-value-order",
-	"get-header-value-trim",
-	"get-space-normalized",
-	"get-unreserved",
-	"get-utf8",
-	"get-vanilla",
-	"get-vanilla-empty-query-key",
-	"get-vanilla-query",
-	"get-vanilla-query-order-encoded",
-	"get-vanilla-query-order-key-case",
-	"get-vanilla-query-unreserved",
-	"get-vanilla-utf8-query",
-	"get-vanilla-with-session-token",
-	"post-header-key-case",
-	"post-header-key-sort",
-	"post-header-value-case",
-	"post-sts-header-after",
-	"post-sts-header-before",
-	"post-vanilla",
-	"post-vanilla-empty-query-value",
-	"post-vanilla-query",
-	"post-x-www-form-urlencoded",
-	"post-x-www-form-urlencoded-parameters",
+    /* "normalize": false: the path is signed as given. */
+    "get-relative-relative-unnormalized",
+    "get-relative-unnormalized",
+    "get-slash-dot-slash-unnormalized",
+    "get-slash-pointless-dot-unnormalized",
+    "get-slash-unnormalized",
+    "get-slashes-unnormalized",
+    "get-space-unnormalized",
+    /* "normalize": true, but the path is already normal. */
+    "get-header-key-duplicate",
+    "get-header-value-multiline",
+    "get-header-value-order",
+    "get-header-value-trim",
+    "get-space-normalized",
+    "get-unreserved",
+    "get-utf8",
+    "get-vanilla",
+    "get-vanilla-empty-query-key",
+    "get-vanilla-query",
+    "get-vanilla-query-order-encoded",
+    "get-vanilla-query-order-key-case",
+    "get-vanilla-query-unreserved",
+    "get-vanilla-utf8-query",
+    "get-vanilla-with-session-token",
+    "post-header-key-case",
+    "post-header-key-sort",
+    "post-header-value-case",
+    "post-sts-header-after",
+    "post-sts-header-before",
+    "post-vanilla",
+    "post-vanilla-empty-query-value",
+    "post-vanilla-query",
+    "post-x-www-form-urlencoded",
+    "post-x-www-form-urlencoded-parameters",
 };
 
 /* Reads DATADIR/aws-sigv4-test-suite/name/file; false when it is missing. */
@@ -230,8 +230,7 @@ static void run_case(const char *name)
 	    !read_case_file(name, "header-string-to-sign.txt", &want_sts) ||
 	    !read_case_file(name, "header-signature.txt", &want_sig) ||
 	    !read_case_file(name, "header-signed-request.txt", &signed_req)) {
-		CHECK(false, "sigv4 suite %s: case files readable under %s", name,
-		      unit_datadir());
+		CHECK(false, "sigv4 suite %s: case files readable under %s", name, unit_datadir());
 		goto out;
 	}
 	parsed = parse_request(request.data, &r) &&
@@ -278,12 +277,12 @@ static void run_case(const char *name)
 		headers[nh++] = (struct sigv4_header){"X-Amz-Content-Sha256", body_hash};
 
 	struct sigv4_request req = {
-		.method = r.method,
-		.path = path.data,
-		.query = query,
-		.headers = headers,
-		.n_headers = nh,
-		.payload_hash = body_hash,
+	    .method = r.method,
+	    .path = path.data,
+	    .query = query,
+	    .headers = headers,
+	    .n_headers = nh,
+	    .payload_hash = body_hash,
 	};
 	struct sigv4_credentials cred = {akid.data, secret.data, token.data};
 	int rc = sigv4_sign(&req, &cred, region.data, service.data, amz_date, &res);
@@ -299,14 +298,13 @@ static void run_case(const char *name)
 	CHECK(rc == 0 && strcmp(res.authorization.data, want_auth.data) == 0,
 	      "sigv4 suite %s: Authorization header", name);
 	if (rc == 0 && strcmp(res.canonical_request.data, want_creq.data) != 0)
-		printf("# got:\n# %s\n# want:\n# %s\n", res.canonical_request.data,
-		       want_creq.data);
+		printf("# got:\n# %s\n# want:\n# %s\n", res.canonical_request.data, want_creq.data);
 out:
 	sigv4_result_free(&res);
 	raw_request_free(&r);
-	struct buf *all[] = {&request, &context, &want_creq, &want_sts, &want_sig,
-			     &signed_req, &want_auth, &akid, &secret, &token,
-			     &region, &service, &timestamp, &path};
+	struct buf *all[] = {&request,    &context,   &want_creq, &want_sts, &want_sig,
+			     &signed_req, &want_auth, &akid,      &secret,   &token,
+			     &region,     &service,   &timestamp, &path};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		buf_free(all[i]);
 }
@@ -351,13 +349,13 @@ static void test_amz_date(void)
 		long long t;
 		const char *want;
 	} dates[] = {
-		{0, "19700101T000000Z"},
-		{1440938160, "20150830T123600Z"}, /* the suite's timestamp */
-		{951782400, "20000229T000000Z"},  /* leap day of a century leap year */
-		{4107542399LL, "21000228T235959Z"},
-		{-1, "19691231T235959Z"},
-		{253402300799LL, "99991231T235959Z"},
-		{253402300800LL, "99991231T235959Z"}, /* clamped to four digits */
+	    {0, "19700101T000000Z"},
+	    {1440938160, "20150830T123600Z"}, /* the suite's timestamp */
+	    {951782400, "20000229T000000Z"},  /* leap day of a century leap year */
+	    {4107542399LL, "21000228T235959Z"},
+	    {-1, "19691231T235959Z"},
+	    {253402300799LL, "99991231T235959Z"},
+	    {253402300800LL, "99991231T235959Z"}, /* clamped to four digits */
 	};
 	for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++) {
 		char out[17];
@@ -376,8 +374,8 @@ static void test_rejects(void)
 	struct sigv4_credentials cred = {"AKIDEXAMPLE", "secret", NULL};
 	struct sigv4_result res;
 	static const char *const bad_dates[] = {
-		"20150830T123600",   "20150830T123600ZZ", "2015-08-30T12:36Z", "20151330T123600Z",
-		"20150800T123600Z",  "20150830T243600Z",  "20150830X123600Z",  "2015083aT123600Z",
+	    "20150830T123600",  "20150830T123600ZZ", "2015-08-30T12:36Z", "20151330T123600Z",
+	    "20150800T123600Z", "20150830T243600Z",  "20150830X123600Z",  "2015083aT123600Z",
 	};
 
 	CHECK(sigv4_sign(&req, &cred, "us-east-1", "s3", "20150830T123600Z", &res) == 0,
@@ -447,12 +445,12 @@ static void test_query(void)
 	static const struct {
 		const char *query, *want;
 	} q[] = {
-		{"b=2&a=1&a=0", "a=0&a=1&b=2"},
-		{"acl", "acl="},
-		{"x=a+b&y=a%20b&z=a b", "x=a%2Bb&y=a%20b&z=a%20b"},
-		{"k=%7e%2f&&", "k=~%2F"},
-		{"p=100%", "p=100%25"},
-		{"prefix=%D1%84/", "prefix=%D1%84%2F"},
+	    {"b=2&a=1&a=0", "a=0&a=1&b=2"},
+	    {"acl", "acl="},
+	    {"x=a+b&y=a%20b&z=a b", "x=a%2Bb&y=a%20b&z=a%20b"},
+	    {"k=%7e%2f&&", "k=~%2F"},
+	    {"p=100%", "p=100%25"},
+	    {"prefix=%D1%84/", "prefix=%D1%84%2F"},
 	};
 	struct sigv4_header h[] = {{"Host", "h"}};
 	struct sigv4_credentials cred = {"AKID", "secret", NULL};
