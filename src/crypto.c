@@ -33,7 +33,7 @@ void crypto_hex(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int hexval(char c)
+int crypto_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -49,7 +49,7 @@ bool crypto_unhex(const char *in, unsigned char *out, size_t len)
 	if (strlen(in) != 2 * len)
 		return false;
 	for (size_t i = 0; i < len; i++) {
-		int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+		int hi = crypto_hexval(in[2 * i]), lo = crypto_hexval(in[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return false;
 		out[i] = (unsigned char)(hi << 4 | lo);

@@ -17,6 +17,8 @@ void crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t
 			unsigned char out[SHA256_LEN]);
 /* Writes 2*len lowercase hex digits and a NUL to out. */
 void crypto_hex(const unsigned char *in, size_t len, char *out);
+/* The value of one hex digit (either case), or -1. */
+int crypto_hexval(int c);
 /* Parses exactly 2*len hex digits (either case); false on anything else. */
 bool crypto_unhex(const char *in, unsigned char *out, size_t len);
 /* true when a and b are equal; time depends only on len. */

@@ -9,6 +9,8 @@
  */
 #include "json.h"
 
+#include "crypto.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -43,23 +45,12 @@ static bool eat(struct cursor *c, int ch)
 	return true;
 }
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Reads the XXXX of \uXXXX. */
 static long read_hex4(struct cursor *c)
 {
 	long v = 0;
 	for (int i = 0; i < 4; i++) {
-		int h = hexval(peek(c));
+		int h = crypto_hexval(peek(c));
 		if (h < 0)
 			return -1;
 		c->p++;

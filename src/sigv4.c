@@ -167,17 +167,6 @@ static bool valid_request(const struct sigv4_request *req, const struct sigv4_cr
 	return true;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /*
  * Decodes %XX in s[0..len) and encodes the result again, so a parameter
  * reaches the canonical form whether the caller escaped it or not. A '%'
@@ -189,8 +178,8 @@ static void reencode(struct buf *out, const char *s, size_t len)
 	struct buf raw = BUF_INIT;
 	for (size_t i = 0; i < len; i++) {
 		int hi, lo;
-		if (s[i] == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 &&
-		    (lo = hexval(s[i + 2])) >= 0) {
+		if (s[i] == '%' && i + 2 < len && (hi = crypto_hexval(s[i + 1])) >= 0 &&
+		    (lo = crypto_hexval(s[i + 2])) >= 0) {
 			buf_putc(&raw, (char)(hi << 4 | lo));
 			i += 2;
 		} else {
