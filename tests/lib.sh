@@ -7,8 +7,8 @@
 # stdout, diagnostics on stderr.
 #
 # What lives here:
-#   TAP          check / ok / fail / skip / skip_all / bail_out; the plan
-#                "1..N" is printed when the script exits.
+#   TAP          check / check_todo / ok / fail / skip / skip_all /
+#                bail_out; the plan "1..N" is printed when the script exits.
 #   processes    start_bg runs a command in its own process group; the exit
 #                trap stops every group it started (TERM, then KILL), any
 #                imgsvc left over from this test (found by this test's temp
@@ -18,11 +18,17 @@
 #                + bucket with the 4 free calls), start_moto_nocheck, aws_s3
 #                (the AWS CLI signed with the created key), upload_fixtures.
 #   imgsvc       write_config (an INI for this test), the web-server
-#                snippets rendered from lighttpd-conf/ and apache-conf/,
-#                start_lighttpd, start_apache, start_spawn_fcgi, fcgi_req.
-#   HTTP         http METHOD URL [curl args]: status in $HTTP_STATUS,
-#                headers in $T/resp.head, body in $T/resp.body; predicates
-#                status_is, header_is, body_same_as, json_error...
+#                snippets rendered from lighttpd-conf/ and apache-conf/
+#                (only their variable lines rewritten), start_lighttpd,
+#                start_apache, start_spawn_fcgi; imgsvc_pids, one_worker_is,
+#                rss_kb, log_has / log_lacks (the request log).
+#   HTTP         http METHOD URL [curl args] and get PATH [KEY]: status in
+#                $HTTP_STATUS, headers in $T/resp.head, body in
+#                $T/resp.body; raw_http (hand-written HTTP/1.0), cgi_req
+#                (cgi-fcgi) and fcgi_req (tests/fcgi-request.py, any byte)
+#                fill the same; predicates status_is, header_is,
+#                body_same_as, body_empty, json_error, body_identifies_as
+#                (gm identify -format '%w %h %m').
 #
 # Nothing here ever contacts an address other than 127.0.0.1: proxies are
 # unset, the EC2 metadata service is disabled for the AWS CLI and imgsvc.
@@ -103,6 +109,20 @@ check() {
 		fail "$title"
 		[ -n "$out" ] && printf '%s\n' "$out" | head -n 20 | sed 's/^/#   /'
 		printf '%s\n' "$out" | head -n 40 | sed 's/^/#   /' >&2
+	fi
+}
+
+# check_todo REASON TITLE COMMAND...: a known gap. TAP "# TODO": a failure
+# is reported but not counted as one (run-all.sh counts it as skipped).
+check_todo() {
+	local why=$1 title=$2 out
+	shift 2
+	test_count=$((test_count + 1))
+	if out=$("$@" 2>&1); then
+		printf 'ok %d - %s # TODO %s\n' "$test_count" "$title" "$why"
+	else
+		printf 'not ok %d - %s # TODO %s\n' "$test_count" "$title" "$why"
+		[ -n "$out" ] && printf '%s\n' "$out" | head -n 20 | sed 's/^/#   /'
 	fi
 }
 
@@ -400,7 +420,7 @@ write_config() {
 	local file=$1 hashed
 	local key_id=${CFG_KEY_ID:-$S3_KEY_ID} secret=${CFG_SECRET:-$S3_SECRET}
 	local token=${CFG_TOKEN:-${S3_TOKEN:-}}
-	if [ "$key_id" = - ]; then key_id= secret= token=; fi
+	if [ "$key_id" = - ]; then key_id='' secret='' token=''; fi
 	hashed=$(printf '%s' "$KEY_HASHED" | sha256sum | cut -d' ' -f1)
 	cat >"$file" <<EOF
 ; imgsvc configuration written by tests/lib.sh for $TEST_NAME
