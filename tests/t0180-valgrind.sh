@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# t0180-valgrind.sh - one imgsvc worker under valgrind memcheck serves a mix
+# of originals, clamped 12 MP JPEGs, HEADs, 403s, 404s, 400s, 405s, retried
+# 503s and a 504, then exits on SIGTERM: no definite leak, no memory error.
+# (tests/fakes3.py is the S3 here: the point is imgsvc's memory, not S3.)
+. "$(dirname "$0")/lib.sh"
+require_tools spawn-fcgi cgi-fcgi valgrind
+require_imgsvc
+
+mkdir -p "$T/objects/fail503x1"
+cp "$IMAGES/photo2mp.jpg" "$T/objects/photo.jpg"
+cp "$IMAGES/photo12mp.jpg" "$T/objects/wide.jpg"
+cp "$IMAGES/photo-dune.png" "$T/objects/dune.png"
+start_bg fakes3 "$PY" "$TESTS_DIR/fakes3.py" "$T/fakes3.port" "$T/objects" "$T/fakes3.requests"
+for i in $(seq 100); do [ -s "$T/fakes3.port" ] && break; sleep 0.1; done
+FAKE_URL=http://127.0.0.1:$(cat "$T/fakes3.port")
+PREFIX= CFG_ENDPOINT=$FAKE_URL CFG_KEY_ID=AKIDFAKE CFG_SECRET=fake-secret \
+	CFG_TIMEOUT_MS=2000 CFG_RETRIES=2 write_config "$T/imgsvc.ini"
+
+spawn_n=1
+FCGI_SOCKET=$T/vg.socket
+SERVER_LOG=$T/vg.log
+start_bg vg spawn-fcgi -n -s "$FCGI_SOCKET" -- "$(command -v valgrind)" --leak-check=full \
+	--errors-for-leak-kinds=definite --show-leak-kinds=definite --error-exitcode=99 \
+	--log-file="$T/valgrind.txt" "$IMGSVC" -c "$T/imgsvc.ini"
+VG_PID=$BG_PID
+wait_socket "$FCGI_SOCKET" || bail_out "spawn-fcgi did not create $FCGI_SOCKET"
+
+fails=0
+expect() { # expect STATUS PATH [METHOD [NAME=VALUE...]]
+	local want=$1
+	shift
+	cgi_req "$@"
+	[ "$HTTP_STATUS" = "$want" ] || { fails=$((fails + 1)); diag "$* -> $HTTP_STATUS, wanted $want"; }
+}
+for round in 1 2 3; do
+	expect 200 /photo.jpg
+	expect 200 /wide.jpg
+	expect 200 /dune.png HEAD
+	expect 404 /missing.jpg
+	expect 403 /photo.jpg GET HTTP_X_API_KEY=wrong-key-123
+	expect 400 /a/../b.jpg
+	expect 405 /photo.jpg POST
+	expect 200 /_imgsvc/health
+	expect 502 /always503/photo.jpg
+done
+expect 200 /fail503x1/photo.jpg
+expect 504 /hang/photo.jpg
+check "every request under valgrind got its status ($fails wrong)" test "$fails" = 0
+cgi_req /wide.jpg
+check "clamped output is 2000x1500 JPEG" body_identifies_as "2000 1500 JPEG"
+
+# spawn-fcgi -n execs the program: VG_PID is valgrind running imgsvc.
+kill -TERM "$VG_PID"
+for i in $(seq 100); do grep -q "ERROR SUMMARY" "$T/valgrind.txt" 2>/dev/null && break; sleep 0.2; done
+say "$(grep -E 'definitely lost|ERROR SUMMARY' "$T/valgrind.txt" | sed 's/^==[0-9]*== *//' | tr '\n' ' ')"
+check "valgrind ran to the end" grep -q "ERROR SUMMARY" "$T/valgrind.txt"
+check "no memory errors" grep -q "ERROR SUMMARY: 0 errors" "$T/valgrind.txt"
+check "no definite leaks" sh -c "grep -q 'ERROR SUMMARY' '$T/valgrind.txt' && ! grep -E 'definitely lost: [1-9]' '$T/valgrind.txt'"
