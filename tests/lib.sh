@@ -801,3 +801,15 @@ log_lacks() {
 	echo "'$1' found in $SERVER_LOG"
 	return 1
 }
+
+# start_fakes3: tests/fakes3.py (fault-injecting S3 stand-in) serving the
+# files in $T/objects; sets FAKE_URL, and FAKE_REQUESTS (one line a request).
+start_fakes3() {
+	local i
+	mkdir -p "$T/objects"
+	FAKE_REQUESTS=$T/fakes3.requests
+	start_bg fakes3 "$PY" "$TESTS_DIR/fakes3.py" "$T/fakes3.port" "$T/objects" "$FAKE_REQUESTS"
+	for i in $(seq 100); do [ -s "$T/fakes3.port" ] && break; sleep 0.1; done
+	[ -s "$T/fakes3.port" ] || bail_out "fakes3.py did not start"
+	FAKE_URL=http://127.0.0.1:$(cat "$T/fakes3.port")
+}

@@ -8,9 +8,7 @@ require_imgsvc
 
 mkdir -p "$T/objects"
 cp "$IMAGES/photo2mp.jpg" "$T/objects/photo.jpg"
-start_bg fakes3 "$PY" "$TESTS_DIR/fakes3.py" "$T/fakes3.port" "$T/objects" "$T/fakes3.requests"
-for i in $(seq 100); do [ -s "$T/fakes3.port" ] && break; sleep 0.1; done
-FAKE_URL=http://127.0.0.1:$(cat "$T/fakes3.port")
+start_fakes3
 
 # The fake serves the bucket's keys from $T/objects: no prefix.
 PREFIX= CFG_ENDPOINT=$FAKE_URL CFG_KEY_ID=AKIDFAKE CFG_SECRET=fake-secret \
@@ -19,7 +17,7 @@ start_spawn_fcgi "$T/imgsvc.ini"
 sleep 0.3
 WORKER=$(imgsvc_pids | head -n 1)
 
-attempts() { grep -c " GET /$BUCKET/$1 " "$T/fakes3.requests"; }
+attempts() { grep -c " GET /$BUCKET/$1 " "$FAKE_REQUESTS"; }
 
 cgi_req /photo.jpg
 check "GET through the fake S3" status_is 200
@@ -51,9 +49,9 @@ ok_json_error "NoSuchKey: 404, no retry" 404
 check "  exactly 1 attempt" test "$(attempts nothing-here.jpg)" = 1
 
 # One kept-alive connection serves many requests.
-before=$(wc -l <"$T/fakes3.requests")
+before=$(wc -l <"$FAKE_REQUESTS")
 for i in $(seq 20); do cgi_req /photo.jpg; done
-ports=$(tail -n +$((before + 1)) "$T/fakes3.requests" | awk '{print $1}' | sort -u | wc -l)
+ports=$(tail -n +$((before + 1)) "$FAKE_REQUESTS" | awk '{print $1}' | sort -u | wc -l)
 check "20 GETs reuse one S3 connection (saw $ports)" test "$ports" = 1
 
 start=$(date +%s%N)

@@ -11,9 +11,7 @@ mkdir -p "$T/objects/fail503x1"
 cp "$IMAGES/photo2mp.jpg" "$T/objects/photo.jpg"
 cp "$IMAGES/photo12mp.jpg" "$T/objects/wide.jpg"
 cp "$IMAGES/photo-dune.png" "$T/objects/dune.png"
-start_bg fakes3 "$PY" "$TESTS_DIR/fakes3.py" "$T/fakes3.port" "$T/objects" "$T/fakes3.requests"
-for i in $(seq 100); do [ -s "$T/fakes3.port" ] && break; sleep 0.1; done
-FAKE_URL=http://127.0.0.1:$(cat "$T/fakes3.port")
+start_fakes3
 PREFIX= CFG_ENDPOINT=$FAKE_URL CFG_KEY_ID=AKIDFAKE CFG_SECRET=fake-secret \
 	CFG_TIMEOUT_MS=2000 CFG_RETRIES=2 write_config "$T/imgsvc.ini"
 
