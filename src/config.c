@@ -20,12 +20,13 @@
 #include <string.h>
 
 #include "buf.h"
+#include "probe.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif
 
-enum opt_type { OPT_STRING, OPT_LONG, OPT_BOOL, OPT_ADDRESSING };
+enum opt_type { OPT_STRING, OPT_LONG, OPT_BOOL, OPT_ADDRESSING, OPT_FORMATS };
 
 struct opt {
 	const char *section;
@@ -44,6 +45,11 @@ static const struct opt options[] = {
      OFF(server.max_source_bytes)},
     {"server", "max_source_pixels", OPT_LONG, "100000000", 1, 1LL << 40,
      OFF(server.max_source_pixels)},
+    {"server", "max_output_dimension", OPT_LONG, "4000", 1, 100000,
+     OFF(server.max_output_dimension)},
+    {"server", "quality", OPT_LONG, "82", 1, 100, OFF(server.quality)},
+    {"server", "formats", OPT_FORMATS, "jpeg png gif webp", 0, 0, OFF(server.formats)},
+    {"server", "derivative_cache", OPT_BOOL, "yes", 0, 0, OFF(server.derivative_cache)},
     {"server", "cache_control", OPT_STRING, "public, max-age=86400", 0, 0,
      OFF(server.cache_control)},
     {"s3", "bucket", OPT_STRING, NULL, 0, 0, OFF(s3.bucket)},
@@ -51,6 +57,7 @@ static const struct opt options[] = {
     {"s3", "endpoint", OPT_STRING, "", 0, 0, OFF(s3.endpoint)},
     {"s3", "addressing", OPT_ADDRESSING, "auto", 0, 0, OFF(s3.addressing)},
     {"s3", "originals_prefix", OPT_STRING, "original-images/", 0, 0, OFF(s3.originals_prefix)},
+    {"s3", "resized_prefix", OPT_STRING, "resized/", 0, 0, OFF(s3.resized_prefix)},
     {"s3", "access_key_id", OPT_STRING, "", 0, 0, OFF(s3.access_key_id)},
     {"s3", "secret_access_key", OPT_STRING, "", 0, 0, OFF(s3.secret_access_key)},
     {"s3", "session_token", OPT_STRING, "", 0, 0, OFF(s3.session_token)},
@@ -120,6 +127,40 @@ static bool parse_integer(const char *v, long long min, long long max, long long
 	return true;
 }
 
+/* "jpeg png, webp" -> a bit per format; false on an unknown word or none. */
+static bool parse_formats(const char *v, unsigned *out)
+{
+	static const struct {
+		const char *name;
+		enum img_format f;
+	} names[] = {{"jpeg", IMG_JPEG},
+		     {"jpg", IMG_JPEG},
+		     {"png", IMG_PNG},
+		     {"gif", IMG_GIF},
+		     {"webp", IMG_WEBP}};
+	unsigned set = 0;
+
+	while (*v) {
+		size_t n = strcspn(v, " \t,");
+		if (n > 0) {
+			bool known = false;
+			for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+				if (strlen(names[i].name) == n &&
+				    strncasecmp(v, names[i].name, n) == 0) {
+					set |= 1u << names[i].f;
+					known = true;
+				}
+			}
+			if (!known)
+				return false;
+		}
+		v += n;
+		v += strspn(v, " \t,");
+	}
+	*out = set;
+	return set != 0;
+}
+
 /* Sets one option from its text; reports a bad value. */
 static void set_option(struct loader *ld, struct cfg *cfg, const struct opt *o, const char *v)
 {
@@ -147,6 +188,11 @@ static void set_option(struct loader *ld, struct cfg *cfg, const struct opt *o, 
 			return;
 		}
 		*(bool *)field = b;
+		break;
+	case OPT_FORMATS:
+		if (!parse_formats(v, (unsigned *)field))
+			fail(ld, o->section, o->name,
+			     "expected a list of jpeg, png, gif and webp, got '%s'", v);
 		break;
 	case OPT_ADDRESSING:
 		if (strcmp(v, "auto") == 0)
@@ -309,6 +355,18 @@ static void check_rules(struct loader *ld, struct cfg *cfg)
 		fail(ld, "s3", "originals_prefix", "must not start with '/'");
 	if (strlen(s3->originals_prefix) > 512)
 		fail(ld, "s3", "originals_prefix", "longer than 512 bytes");
+	if (s3->resized_prefix[0] == '/' || strlen(s3->resized_prefix) > 512)
+		fail(ld, "s3", "resized_prefix", "must not start with '/' nor pass 512 bytes");
+	/*
+	 * imgsvc writes derivatives under resized_prefix and must never write
+	 * where originals live, nor read a derivative as an original.
+	 */
+	if (cfg->server.derivative_cache && (has_prefix(s3->resized_prefix, s3->originals_prefix) ||
+					     has_prefix(s3->originals_prefix, s3->resized_prefix)))
+		fail(ld, "s3", "resized_prefix",
+		     "'%s' overlaps originals_prefix '%s': neither may start with the other "
+		     "(or set [server] derivative_cache = no)",
+		     s3->resized_prefix, s3->originals_prefix);
 	if (!*s3->access_key_id != !*s3->secret_access_key)
 		fail(ld, "s3", *s3->access_key_id ? "secret_access_key" : "access_key_id",
 		     "access_key_id and secret_access_key go together");

@@ -22,6 +22,7 @@ struct cfg_s3 {
 	char *endpoint; /* "" for AWS; else "http://127.0.0.1:9000" */
 	enum cfg_addressing addressing;
 	char *originals_prefix; /* "original-images/" (may be "") */
+	char *resized_prefix;   /* "resized/": derivatives; never overlaps the above */
 	char *access_key_id;    /* "" when the chain should be used */
 	char *secret_access_key;
 	char *session_token;
@@ -37,7 +38,11 @@ struct cfg_server {
 	long long max_width; /* 0: no clamp */
 	long long max_source_bytes;
 	long long max_source_pixels;
-	char *cache_control; /* "" for none */
+	long long max_output_dimension; /* w and h: 1 .. this */
+	long long quality;              /* JPEG/WebP quality when q is not given */
+	unsigned formats;               /* bit (1 << enum img_format) per allowed source format */
+	bool derivative_cache;          /* store and reuse derivatives in S3 */
+	char *cache_control;            /* "" for none */
 };
 
 struct cfg {

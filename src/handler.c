@@ -1,15 +1,23 @@
 /*
  * handler.c - the path of a request through imgsvc, top to bottom.
  *
- * handle_request owns the order: method → reserved paths → path → API key →
- * fetch from S3 → (clamp) → respond → log. Modules do not call each other
- * sideways; this file is where they meet.
+ * handle_request owns the order: method → reserved paths → path →
+ * parameters → API key → fetch from S3 → transform → respond → log. The
+ * derivative's write to S3 is deferred until the response is finished
+ * (handle_deferred). Modules do not call each other sideways; this file is
+ * where they meet.
  *
- * An original is streamed: the first bytes from S3 are held only until the
- * image header says how wide it is. An image no wider than max_width (or
- * anything that is not a recognised image) is passed through unchanged as
- * it arrives, with S3's Content-Length; a wider one is collected (within
- * max_source_bytes and max_source_pixels) and downscaled once complete.
+ * An original (no parameters) is streamed: the first bytes from S3 are held
+ * only until the image header says how wide it is. One no wider than
+ * max_width, or anything that is not a recognised image, passes through as
+ * it arrives; a wider one is collected and downscaled like ?w=max_width.
+ *
+ * A derivative (parameters) is looked up in the cache first. Its freshness
+ * check costs one conditional GET of the original, If-None-Match: the
+ * source ETag stored with the derivative. S3 answers 304 when the original
+ * is unchanged (a hit: the derivative is served without decoding), or 200
+ * with the new original, which is then transformed: a changed original is
+ * never served through its old derivative.
  */
 #include "handler.h"
 
@@ -20,8 +28,9 @@
 
 #include "auth.h"
 #include "buf.h"
-#include "crypto.h"
+#include "http.h"
 #include "img.h"
+#include "params.h"
 #include "path.h"
 #include "probe.h"
 #include "reqlog.h"
@@ -30,7 +39,13 @@
 /* How much of an original may be held while looking for its dimensions. */
 #define SNIFF_MAX (512 * 1024)
 
-/* The response under construction: headers go out once, then the body. */
+/*
+ * What shapes a derivative besides the source and its parameters. Bump the
+ * pipeline version when the output of the same request changes.
+ */
+#define PIPELINE_VERSION "1"
+
+/* The request's view of the client: what it sent and what it gets. */
 struct response {
 	FCGX_Stream *out;
 	bool head_only; /* HEAD: headers, no body */
@@ -38,18 +53,32 @@ struct response {
 	bool client_gone; /* the web server stopped taking our output */
 	int code;         /* the status sent */
 	long long bytes;
+	const char *if_none_match; /* NULL when absent */
+	const char *if_modified_since;
+};
+
+/* Headers of an image response. */
+struct image_meta {
+	const char *type;
+	long long length; /* -1: unknown */
+	const char *etag;
+	const char *last_modified;
+	const char *cache; /* "hit", "miss" or NULL (an original) */
+	bool vary_accept;
 };
 
 enum mode { MODE_SNIFF, MODE_PASS, MODE_CLAMP };
 
-/* The state of one original on its way from S3. */
+/* An original on its way from S3, streamed or collected. */
 struct fetch {
 	const struct app *app;
 	struct response *resp;
 	struct s3_object obj;
 	enum mode mode;
-	struct buf data; /* sniffed bytes, or the whole original to clamp */
+	bool collect_only; /* derivative source: collect, never stream */
+	struct buf data;   /* sniffed bytes, or the whole original */
 	struct probe_info info;
+	enum probe_result probed;
 	const char *detail;
 	struct s3_sink sink; /* ctx points back at this fetch */
 };
@@ -126,42 +155,83 @@ static void send_error(struct response *r, enum status st, const char *message)
 	buf_free(&h);
 }
 
-/* Headers of an image response: from S3's object, or of a clamped copy. */
-static void send_image_headers(struct fetch *f, const char *type, long long length,
-			       const char *etag)
+/* The validators and caching headers shared by 200 and 304 answers. */
+static void put_cache_headers(struct buf *h, const struct app *app, const struct image_meta *m)
+{
+	put_header(h, "ETag", m->etag);
+	put_header(h, "Last-Modified", m->last_modified);
+	put_header(h, "Cache-Control", app->cfg->server.cache_control);
+	if (m->vary_accept)
+		put_header(h, "Vary", "Accept");
+	put_header(h, "X-Cache", m->cache);
+}
+
+/*
+ * Answers 304 when the client's copy is current: If-None-Match against the
+ * ETag, else If-Modified-Since against Last-Modified (RFC 9110 §13.2.2).
+ */
+static bool answer_not_modified(const struct app *app, struct response *r,
+				const struct image_meta *m)
+{
+	bool fresh = r->if_none_match
+			 ? http_etag_matches(r->if_none_match, m->etag)
+			 : http_not_modified_since(r->if_modified_since, m->last_modified);
+	if (!fresh)
+		return false;
+	struct buf h = BUF_INIT;
+	put_cache_headers(&h, app, m);
+	send_headers(r, 304, "Not Modified", &h);
+	buf_free(&h);
+	return true;
+}
+
+static void send_image(const struct app *app, struct response *r, const struct image_meta *m,
+		       const void *body, size_t len)
 {
 	struct buf h = BUF_INIT;
-	put_header(&h, "Content-Type", *type ? type : "application/octet-stream");
-	if (length >= 0)
-		buf_printf(&h, "Content-Length: %lld\r\n", length);
-	put_header(&h, "ETag", etag);
-	put_header(&h, "Last-Modified", f->obj.last_modified);
-	put_header(&h, "Cache-Control", f->app->cfg->server.cache_control);
-	send_headers(f->resp, 200, "OK", &h);
+	put_header(&h, "Content-Type", m->type && *m->type ? m->type : "application/octet-stream");
+	if (m->length >= 0)
+		buf_printf(&h, "Content-Length: %lld\r\n", m->length);
+	put_cache_headers(&h, app, m);
+	send_headers(r, 200, "OK", &h);
+	if (body)
+		send_body(r, body, len);
 	buf_free(&h);
+}
+
+static int stop(struct fetch *f, enum status st)
+{
+	f->sink.stop = st;
+	return -1;
 }
 
 /* Switches to pass-through: headers from S3, then what was held back. */
 static void start_pass(struct fetch *f)
 {
+	struct image_meta m = {f->obj.content_type,
+			       f->obj.content_length,
+			       f->obj.etag,
+			       f->obj.last_modified,
+			       NULL,
+			       false};
 	f->mode = MODE_PASS;
-	send_image_headers(f, f->obj.content_type, f->obj.content_length, f->obj.etag);
-	send_body(f->resp, f->data.data, f->data.len);
+	send_image(f->app, f->resp, &m, f->data.data, f->data.len);
 	buf_free(&f->data);
 }
 
-/* Decides, once the header is read, whether this original needs the clamp. */
-static enum status choose_mode(struct fetch *f, bool complete)
+/* The variant string: what beyond source and parameters shapes output. */
+static void variant(const struct app *app, char *out, size_t len)
+{
+	snprintf(out, len, "v" PIPELINE_VERSION "-q%lld", app->cfg->server.quality);
+}
+
+/* Checks the header of a source that is to be decoded. */
+static enum status check_source(struct fetch *f)
 {
 	const struct cfg_server *srv = &f->app->cfg->server;
-	enum probe_result pr =
-	    probe_image((const unsigned char *)f->data.data, f->data.len, &f->info);
-
-	if (pr == PROBE_NEED_MORE && !complete && f->data.len < SNIFF_MAX)
-		return ST_OK; /* keep reading */
-	if (pr != PROBE_OK || f->info.width <= (unsigned long)srv->max_width) {
-		start_pass(f);
-		return ST_OK;
+	if (f->probed != PROBE_OK || !(srv->formats & (1u << f->info.format))) {
+		f->detail = "source is not an allowed image format";
+		return ST_UNSUPPORTED;
 	}
 	if ((long long)f->info.width * (long long)f->info.height > srv->max_source_pixels) {
 		f->detail = "source over max_source_pixels";
@@ -171,6 +241,46 @@ static enum status choose_mode(struct fetch *f, bool complete)
 		f->detail = "source over max_source_bytes";
 		return ST_TOO_LARGE;
 	}
+	return ST_OK;
+}
+
+/* The ETag of an original downscaled to max_width: that of ?w=max_width. */
+static void clamp_etag(const struct app *app, const char *source_etag, char out[HTTP_ETAG_LEN])
+{
+	char canon[32], var[32];
+	snprintf(canon, sizeof canon, "w-%lld", app->cfg->server.max_width);
+	variant(app, var, sizeof var);
+	http_derived_etag(source_etag, canon, var, out);
+}
+
+/*
+ * Decides, once the header is read (or the object has ended), what to do
+ * with an original: pass it through, or collect it to downscale.
+ */
+static enum status choose_mode(struct fetch *f, bool complete)
+{
+	const struct cfg_server *srv = &f->app->cfg->server;
+
+	f->probed = probe_image((const unsigned char *)f->data.data, f->data.len, &f->info);
+	if (f->probed == PROBE_NEED_MORE && !complete && f->data.len < SNIFF_MAX)
+		return ST_OK; /* keep reading */
+	if (f->collect_only) {
+		f->mode = MODE_CLAMP;
+		return check_source(f);
+	}
+	if (srv->max_width == 0 || f->probed != PROBE_OK ||
+	    f->info.width <= (unsigned long)srv->max_width) {
+		start_pass(f);
+		return ST_OK;
+	}
+	enum status st = check_source(f);
+	if (st != ST_OK)
+		return st;
+	/* A client holding the current downscaled copy needs no bytes. */
+	char etag[HTTP_ETAG_LEN];
+	clamp_etag(f->app, f->obj.etag, etag);
+	if (f->resp->if_none_match && http_etag_matches(f->resp->if_none_match, etag))
+		return ST_NOT_MODIFIED;
 	f->mode = MODE_CLAMP;
 	return ST_OK;
 }
@@ -179,16 +289,14 @@ static int fetch_on_head(void *ctx, const struct s3_object *obj)
 {
 	struct fetch *f = ctx;
 	f->obj = *obj;
-	if (f->app->cfg->server.max_width == 0)
+	/* Refuse what is too large before reading any of it. */
+	if (f->collect_only && obj->content_length > f->app->cfg->server.max_source_bytes) {
+		f->detail = "source over max_source_bytes (Content-Length)";
+		return stop(f, ST_TOO_LARGE);
+	}
+	if (!f->collect_only && f->app->cfg->server.max_width == 0)
 		start_pass(f);
 	return 0;
-}
-
-/* Stops the S3 transfer with st as the request's outcome. */
-static int stop(struct fetch *f, enum status st)
-{
-	f->sink.stop = st;
-	return -1;
 }
 
 static int fetch_on_data(void *ctx, const void *data, size_t len)
@@ -222,66 +330,214 @@ static int fetch_on_data(void *ctx, const void *data, size_t len)
 	return 0;
 }
 
-/* A derived ETag for a clamped original: it is not S3's bytes any more. */
-static void clamp_etag(const char *etag, long long max_width, char out[40])
+/* Describes a failed S3 exchange for the log. */
+static void describe_s3(const struct s3_result *res, struct buf *detail)
 {
-	struct buf b = BUF_INIT;
-	unsigned char d[SHA256_LEN];
-	char hex[SHA256_HEX_LEN + 1];
-	buf_printf(&b, "%s|max_width=%lld", etag, max_width);
-	crypto_sha256(b.data, b.len, d);
-	crypto_hex(d, SHA256_LEN, hex);
-	snprintf(out, 40, "\"%.32s\"", hex);
-	buf_free(&b);
+	buf_reset(detail);
+	buf_printf(detail, "S3 %ld %s after %d attempt(s)%s%s", res->http_status,
+		   res->code[0] ? res->code : "-", res->attempts, res->detail[0] ? ": " : "",
+		   res->detail);
+	if (strcmp(res->code, "AccessDenied") == 0)
+		log_msg("warning",
+			"S3 said AccessDenied for an object: reported as 404; "
+			"the likely cause is a missing s3:ListBucket permission on the bucket");
 }
 
-static enum status finish_clamp(struct fetch *f, long *img_ms)
+/*
+ * GETs the original at key into f (streamed or collected, by f->mode).
+ * inm/ims are forwarded to S3 as conditions; S3's 304 comes back as
+ * ST_NOT_MODIFIED with the object's headers in f->obj.
+ */
+static enum status get_original(struct fetch *f, const char *key, const char *inm, const char *ims,
+				struct reqlog *log, struct buf *detail)
 {
-	struct img_output out;
+	struct s3_result res;
+	struct s3_op op = {.method = "GET", .key = key, .sink = &f->sink};
+
+	f->sink = (struct s3_sink){fetch_on_head, fetch_on_data, f, ST_OK};
+	op.if_none_match = inm;
+	op.if_modified_since = ims;
+	enum status st = s3_request(f->app->s3, &op, &res);
+	log->s3_ms += res.ms;
+	if (st == ST_NOT_MODIFIED)
+		f->obj = res.obj;
+	if (st == ST_OK && f->mode == MODE_SNIFF)
+		st = choose_mode(f, true); /* the object ended before the probe decided */
+	if (st != ST_OK && st != ST_NOT_MODIFIED && !f->detail) {
+		describe_s3(&res, detail);
+		f->detail = detail->data;
+	}
+	return st;
+}
+
+/* Runs the pipeline on a collected source and answers with the result. */
+static enum status transform_and_send(struct fetch *f, const struct params *p,
+				      const struct image_meta *m, struct reqlog *log,
+				      struct img_output *out)
+{
 	const char *why = NULL;
 	long long t0 = now_ms();
-	enum status st = img_clamp_width(f->data.data, f->data.len, &f->info,
-					 (unsigned long)f->app->cfg->server.max_width, &out, &why);
-	*img_ms = (long)(now_ms() - t0);
+	int quality = p->q ? p->q : (int)f->app->cfg->server.quality;
+	enum status st = img_transform(f->data.data, f->data.len, &f->info, p, quality, out, &why);
+
+	log->img_ms = (long)(now_ms() - t0);
 	if (st != ST_OK) {
 		f->detail = why;
 		return st;
 	}
-	char etag[40];
-	clamp_etag(f->obj.etag, f->app->cfg->server.max_width, etag);
-	send_image_headers(f, probe_mime(out.format), (long long)out.len, etag);
-	send_body(f->resp, out.data, out.len);
-	img_output_free(&out);
+	struct image_meta om = *m;
+	om.type = probe_mime(out->format);
+	om.length = (long long)out->len;
+	send_image(f->app, f->resp, &om, out->data, out->len);
 	return ST_OK;
 }
 
-/* Fetches the original at key and answers with it (or its clamped copy). */
+/* An original, streamed, or downscaled when wider than max_width. */
 static enum status serve_original(const struct app *app, struct response *resp, const char *key,
 				  struct reqlog *log, struct buf *detail)
 {
 	struct fetch f = {.app = app, .resp = resp, .mode = MODE_SNIFF};
-	struct s3_result res;
-	enum status st;
+	/* Conditions S3 can judge itself: they name S3's own ETag and date. */
+	enum status st =
+	    get_original(&f, key, resp->if_none_match, resp->if_modified_since, log, detail);
+	char etag[HTTP_ETAG_LEN];
 
-	f.sink = (struct s3_sink){fetch_on_head, fetch_on_data, &f, ST_OK};
-	st = s3_get(app->s3, key, &f.sink, &res);
-	log->s3_ms = res.ms;
-	if (st == ST_OK && f.mode == MODE_SNIFF)
-		st = choose_mode(&f, true); /* the object ended before the probe decided */
-	if (st == ST_OK && f.mode == MODE_CLAMP)
-		st = finish_clamp(&f, &log->img_ms);
-	if (st != ST_OK && !f.detail) {
-		buf_printf(detail, "S3 %ld %s after %d attempt(s)%s%s", res.http_status,
-			   res.code[0] ? res.code : "-", res.attempts, res.detail[0] ? ": " : "",
-			   res.detail);
-		f.detail = detail->data;
+	if (st == ST_NOT_MODIFIED && f.mode != MODE_CLAMP) {
+		struct image_meta m = {.etag = f.obj.etag, .last_modified = f.obj.last_modified};
+		struct buf h = BUF_INIT;
+		if (f.probed == PROBE_OK && app->cfg->server.max_width &&
+		    f.info.width > (unsigned long)app->cfg->server.max_width) {
+			clamp_etag(app, f.obj.etag, etag);
+			m.etag = etag;
+		}
+		put_cache_headers(&h, app, &m);
+		send_headers(resp, 304, "Not Modified", &h);
+		buf_free(&h);
+		st = ST_OK;
+	} else if (st == ST_OK && f.mode == MODE_CLAMP) {
+		struct params p = {.w = (unsigned long)app->cfg->server.max_width, .any = true};
+		struct img_output out;
+		clamp_etag(app, f.obj.etag, etag);
+		struct image_meta m = {NULL, -1, etag, f.obj.last_modified, NULL, false};
+		st = transform_and_send(&f, &p, &m, log, &out);
+		img_output_free(&out);
 	}
-	if (st == ST_NOT_FOUND && strcmp(res.code, "AccessDenied") == 0)
-		log_msg("warning",
-			"S3 said AccessDenied for an object: reported as 404; "
-			"the likely cause is a missing s3:ListBucket permission on the bucket");
-	log->detail = f.detail;
+	if (f.detail && st != ST_OK && !detail->len)
+		buf_puts(detail, f.detail);
 	buf_free(&f.data);
+	return st;
+}
+
+/* Collects a derivative from the cache; false on a miss or any failure. */
+struct collected {
+	struct buf data;
+	long long limit;
+};
+
+static int collect_head(void *ctx, const struct s3_object *obj)
+{
+	struct collected *c = ctx;
+	return obj->content_length > c->limit ? -1 : 0;
+}
+
+static int collect_data(void *ctx, const void *data, size_t len)
+{
+	struct collected *c = ctx;
+	if ((long long)(c->data.len + len) > c->limit)
+		return -1;
+	buf_append(&c->data, data, len);
+	return 0;
+}
+
+static bool cache_get(const struct app *app, const char *dkey, struct collected *c,
+		      struct s3_object *obj, struct reqlog *log)
+{
+	struct s3_sink sink = {collect_head, collect_data, c, ST_S3_ERROR};
+	struct s3_op op = {.method = "GET", .key = dkey, .sink = &sink};
+	struct s3_result res;
+	enum status st = s3_request(app->s3, &op, &res);
+
+	log->s3_ms += res.ms;
+	if (st == ST_OK) {
+		*obj = res.obj;
+		return true;
+	}
+	if (st != ST_NOT_FOUND)
+		log_msg("warning", "derivative cache read failed (S3 %ld %s): computing afresh",
+			res.http_status, res.code[0] ? res.code : "-");
+	return false;
+}
+
+/* A derivative: from the cache when fresh, else computed and kept. */
+static enum status serve_derivative(const struct app *app, struct response *resp, const char *key,
+				    const char *rel, struct params *p, const char *accept,
+				    struct reqlog *log, struct buf *detail, struct deferred *later)
+{
+	struct params_limits lim = {(unsigned long)app->cfg->server.max_output_dimension,
+				    (int)app->cfg->server.quality};
+	struct buf canon = BUF_INIT, dkey = BUF_INIT;
+	struct collected cached = {BUF_INIT, app->cfg->server.max_source_bytes};
+	struct fetch f = {.app = app, .resp = resp, .mode = MODE_SNIFF, .collect_only = true};
+	struct s3_object dobj;
+	struct image_meta m = {.vary_accept = p->fm == FM_AUTO};
+	char etag[HTTP_ETAG_LEN], var[32], inm[200];
+	enum status st;
+	bool hit_candidate = false;
+
+	if (p->fm == FM_AUTO && params_accepts_webp(accept))
+		p->fm = FM_WEBP;
+	params_canonical(p, &lim, &canon);
+	variant(app, var, sizeof var);
+	buf_printf(&dkey, "%s%s/%s", app->cfg->s3.resized_prefix, canon.data, rel);
+	log->cache = "miss";
+
+	if (app->cfg->server.derivative_cache && cache_get(app, dkey.data, &cached, &dobj, log)) {
+		/* The stored value is "ETAG VARIANT": both must still hold. */
+		const char *sp = strrchr(dobj.source_etag, ' ');
+		if (sp && sp > dobj.source_etag && strcmp(sp + 1, var) == 0) {
+			snprintf(inm, sizeof inm, "\"%.*s\"", (int)(sp - dobj.source_etag),
+				 dobj.source_etag);
+			hit_candidate = true;
+		}
+	}
+	st = get_original(&f, key, hit_candidate ? inm : NULL, NULL, log, detail);
+	if (st == ST_NOT_MODIFIED && hit_candidate) {
+		/* S3 says the original is the one the derivative was made from. */
+		http_derived_etag(inm, canon.data, var, etag);
+		m.type = dobj.content_type;
+		m.length = (long long)cached.data.len;
+		m.etag = etag;
+		/* S3 sends Last-Modified with a 304; not every S3-compatible store does. */
+		m.last_modified = *f.obj.last_modified ? f.obj.last_modified : dobj.last_modified;
+		m.cache = log->cache = "hit";
+		if (!answer_not_modified(app, resp, &m))
+			send_image(app, resp, &m, cached.data.data, cached.data.len);
+		st = ST_OK;
+		goto out;
+	}
+	if (st != ST_OK)
+		goto out;
+	http_derived_etag(f.obj.etag, canon.data, var, etag);
+	m.etag = etag;
+	m.last_modified = f.obj.last_modified;
+	m.cache = "miss";
+	if (answer_not_modified(app, resp, &m))
+		goto out;
+	st = transform_and_send(&f, p, &m, log, &later->out);
+	if (st == ST_OK && app->cfg->server.derivative_cache && dkey.len <= PATH_MAX_KEY) {
+		char bare[160];
+		http_unquote_etag(f.obj.etag, bare, sizeof bare);
+		buf_printf(&later->source_etag, "%s %s", bare, var);
+		buf_append(&later->key, dkey.data, dkey.len);
+		later->pending = true;
+	}
+out:
+	if (f.detail && st != ST_OK && !detail->len)
+		buf_puts(detail, f.detail);
+	buf_free(&f.data);
+	buf_free(&cached.data);
+	buf_free(&canon);
+	buf_free(&dkey);
 	return st;
 }
 
@@ -311,25 +567,40 @@ static bool has_encoded_nul(const char *uri)
 	return false;
 }
 
-void handle_request(const struct app *app, FCGX_Request *rq)
+/* A request header worth forwarding or comparing, else NULL. */
+static const char *header(FCGX_Request *rq, const char *name)
+{
+	const char *v = FCGX_GetParam(name, rq->envp);
+	return http_value_safe(v, 1024) ? v : NULL;
+}
+
+void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *later)
 {
 	long long t0 = now_ms();
 	const char *method = FCGX_GetParam("REQUEST_METHOD", rq->envp);
 	const char *path = FCGX_GetParam("PATH_INFO", rq->envp);
 	const char *uri = FCGX_GetParam("REQUEST_URI", rq->envp);
+	const char *query = FCGX_GetParam("QUERY_STRING", rq->envp);
 	const char *presented = FCGX_GetParam("HTTP_X_API_KEY", rq->envp);
 	struct response resp = {.out = rq->out};
 	struct reqlog log = {.method = method, .path = path, .s3_ms = -1, .img_ms = -1};
 	struct buf key = BUF_INIT, detail = BUF_INIT;
+	struct params_limits lim = {(unsigned long)app->cfg->server.max_output_dimension,
+				    (int)app->cfg->server.quality};
+	struct params params;
 	const struct auth_key *who = NULL;
 	const char *why = NULL;
+	char perr[160];
 	enum status st;
 
+	memset(later, 0, sizeof *later);
 	if (!method || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)) {
 		st = ST_BAD_METHOD;
 		goto done;
 	}
 	resp.head_only = strcmp(method, "HEAD") == 0;
+	resp.if_none_match = header(rq, "HTTP_IF_NONE_MATCH");
+	resp.if_modified_since = header(rq, "HTTP_IF_MODIFIED_SINCE");
 	if (path && strncmp(path, PATH_RESERVED, strlen(PATH_RESERVED)) == 0) {
 		st = serve_reserved(&resp, path, &why);
 		goto done;
@@ -342,6 +613,11 @@ void handle_request(const struct app *app, FCGX_Request *rq)
 	st = path_to_key(path, app->cfg->s3.originals_prefix, &key, &why);
 	if (st != ST_OK)
 		goto done;
+	if (!params_parse(query, &lim, &params, perr, sizeof perr)) {
+		st = ST_BAD_REQUEST;
+		why = perr;
+		goto done;
+	}
 	switch (auth_check(&app->cfg->keys, presented, &who)) {
 	case AUTH_OK:
 		break;
@@ -360,8 +636,17 @@ void handle_request(const struct app *app, FCGX_Request *rq)
 		goto done;
 	}
 	log.key_name = who->name;
-	st = serve_original(app, &resp, key.data, &log, &detail);
+	log.s3_ms = 0;
+	if (params_is_identity(&params, &lim))
+		st = serve_original(app, &resp, key.data, &log, &detail);
+	else
+		st = serve_derivative(app, &resp, key.data, path + 1, &params,
+				      FCGX_GetParam("HTTP_ACCEPT", rq->envp), &log, &detail, later);
+	if (detail.len)
+		log.detail = detail.data;
 done:
+	if (st == ST_NOT_MODIFIED && !resp.head_sent)
+		st = ST_INTERNAL; /* every 304 is sent where it is decided */
 	if (st != ST_OK && !resp.head_sent)
 		send_error(&resp, st, why);
 	if (!log.detail && why)
@@ -375,10 +660,40 @@ done:
 		detail = late;
 		log.detail = detail.data;
 	}
+	if (later->pending && resp.code != 200)
+		handle_deferred_free(later);
 	log.status = resp.code;
 	log.bytes = resp.bytes;
 	log.total_ms = (long)(now_ms() - t0);
 	reqlog_write(&log);
 	buf_free(&key);
 	buf_free(&detail);
+}
+
+void handle_deferred(const struct app *app, struct deferred *later)
+{
+	if (later->pending) {
+		struct s3_op op = {.method = "PUT",
+				   .key = later->key.data,
+				   .body = later->out.data,
+				   .body_len = later->out.len,
+				   .content_type = probe_mime(later->out.format),
+				   .source_etag = later->source_etag.data};
+		struct s3_result res;
+		enum status st = s3_request(app->s3, &op, &res);
+		if (st != ST_OK)
+			log_msg("warning",
+				"derivative cache write failed (S3 %ld %s after %d attempt(s)); "
+				"the request was served, the next one computes it again",
+				res.http_status, res.code[0] ? res.code : "-", res.attempts);
+	}
+	handle_deferred_free(later);
+}
+
+void handle_deferred_free(struct deferred *later)
+{
+	img_output_free(&later->out);
+	buf_free(&later->key);
+	buf_free(&later->source_etag);
+	later->pending = false;
 }

@@ -6,7 +6,9 @@
 
 #include <fcgiapp.h>
 
+#include "buf.h"
 #include "config.h"
+#include "img.h"
 #include "s3.h"
 
 /* What lives as long as the process and every request uses. */
@@ -15,6 +17,18 @@ struct app {
 	struct s3_client *s3;
 };
 
-void handle_request(const struct app *app, FCGX_Request *rq);
+/* A derivative to write to the cache once the response is finished. */
+struct deferred {
+	bool pending;
+	struct buf key;         /* its object key */
+	struct buf source_etag; /* x-amz-meta-source-etag: "ETAG VARIANT" */
+	struct img_output out;  /* its bytes */
+};
+
+/* Answers one request; fills later with work to do after FCGX_Finish_r. */
+void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *later);
+/* Does that work (the cache write) and frees later. */
+void handle_deferred(const struct app *app, struct deferred *later);
+void handle_deferred_free(struct deferred *later);
 
 #endif

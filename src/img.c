@@ -1,9 +1,10 @@
 /*
  * img.c - GraphicsMagick calls for the image pipeline (see img.h).
  *
- * Every GraphicsMagick object made here is destroyed before the function
- * returns, whatever path it takes; the output blob is the one thing handed
- * on, and img_output_free releases it.
+ * Each step replaces the current image with a new one and destroys the old,
+ * so exactly one Image is alive between steps and one exit path frees it;
+ * the encoded blob is the one thing handed on, and img_output_free releases
+ * it.
  */
 #include "img.h"
 
@@ -11,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define JPEG_QUALITY 85
+#include "geom.h"
 
 void img_init(const char *argv0, const struct img_limits *limits)
 {
@@ -29,10 +30,10 @@ void img_shutdown(void)
 }
 
 /* Strips every profile and comment but the ICC colour profile. */
-static void strip_keep_icc(Image *im)
+static void strip_keep_icc(Image *im, bool keep_icc)
 {
 	size_t icc_len = 0;
-	const unsigned char *icc = GetImageProfile(im, "ICC", &icc_len);
+	const unsigned char *icc = keep_icc ? GetImageProfile(im, "ICC", &icc_len) : NULL;
 	unsigned char *copy = NULL;
 
 	if (icc && icc_len) {
@@ -47,66 +48,139 @@ static void strip_keep_icc(Image *im)
 	}
 }
 
-enum status img_clamp_width(const void *src, size_t len, const struct probe_info *info,
-			    unsigned long max_width, struct img_output *out, const char **why)
+/* Replaces *im with next (when next is not NULL); false on failure. */
+static bool step(Image **im, Image *next)
+{
+	if (!next)
+		return false;
+	DestroyImageList(*im);
+	*im = next;
+	return true;
+}
+
+static enum img_format output_format(const struct params *p, enum img_format source,
+				     const Image *im)
+{
+	switch (p->fm) {
+	case FM_JPEG:
+		return IMG_JPEG;
+	case FM_PNG:
+		return IMG_PNG;
+	case FM_WEBP:
+		return IMG_WEBP;
+	case FM_AUTO:
+		return im->matte ? IMG_PNG : IMG_JPEG;
+	case FM_SOURCE:
+		break;
+	}
+	/* One frame of a GIF is better kept as PNG than re-quantised. */
+	return source == IMG_GIF ? IMG_PNG : source;
+}
+
+/*
+ * The JPEG decoder's size hint, in stored orientation: the smallest size
+ * the decoded image may have and still cover the planned output.
+ */
+static void jpeg_hint(ImageInfo *ii, const struct probe_info *info, const struct params *p)
+{
+	bool swap =
+	    geom_orientation_swaps(info->orientation) ^ (p->rotate == 90 || p->rotate == 270);
+	unsigned long W = swap ? info->height : info->width;
+	unsigned long H = swap ? info->width : info->height;
+	struct geom g;
+	char hint[64];
+
+	geom_plan(W, H, p, &g);
+	if (g.scale_w >= W && g.scale_h >= H)
+		return;
+	snprintf(hint, sizeof hint, "%lux%lu", swap ? g.scale_h : g.scale_w,
+		 swap ? g.scale_w : g.scale_h);
+	CloneString(&ii->size, hint);
+}
+
+static bool resource_error(const ExceptionInfo *ex)
+{
+	return ex->severity >= ResourceLimitError && ex->severity < ResourceLimitError + 100;
+}
+
+enum status img_transform(const void *src, size_t len, const struct probe_info *info,
+			  const struct params *p, int quality, struct img_output *out,
+			  const char **why)
 {
 	ExceptionInfo ex;
 	ImageInfo *ii = CloneImageInfo(NULL);
 	Image *im = NULL;
 	enum status st = ST_INTERNAL;
-	const char *magick = probe_magick(info->format);
+	struct geom g;
 
 	memset(out, 0, sizeof *out);
 	GetExceptionInfo(&ex);
 	/* "JPEG:" forces the decoder: GraphicsMagick does not sniff the bytes. */
-	snprintf(ii->filename, sizeof ii->filename, "%s:source", magick);
+	snprintf(ii->filename, sizeof ii->filename, "%s:source", probe_magick(info->format));
 	ii->subimage = 0;
 	ii->subrange = 1; /* first frame of an animation */
-	if (info->format == IMG_JPEG && info->width > max_width) {
-		char hint[64];
-		unsigned long h =
-		    (unsigned long)((double)info->height * max_width / info->width + 0.5);
-		snprintf(hint, sizeof hint, "%lux%lu", max_width, h ? h : 1);
-		CloneString(&ii->size, hint);
-	}
+	if (info->format == IMG_JPEG)
+		jpeg_hint(ii, info, p);
 	im = BlobToImage(ii, src, len, &ex);
 	if (!im) {
-		*why = ex.reason ? "image could not be decoded" : "image decoder failed";
-		st = ex.severity >= ResourceLimitError && ex.severity < ResourceLimitError + 100
-			 ? ST_TOO_LARGE
-			 : ST_UNSUPPORTED;
+		*why = "source could not be decoded";
+		st = resource_error(&ex) ? ST_TOO_LARGE : ST_UNSUPPORTED;
 		goto out;
 	}
 	if (im->orientation > TopLeftOrientation) {
-		Image *oriented = AutoOrientImage(im, im->orientation, &ex);
-		if (!oriented) {
+		if (!step(&im, AutoOrientImage(im, im->orientation, &ex))) {
 			*why = "orientation failed";
 			goto out;
 		}
-		DestroyImage(im);
-		im = oriented;
 		im->orientation = TopLeftOrientation;
 	}
-	if (im->columns > max_width) {
-		unsigned long h = (unsigned long)((double)im->rows * max_width / im->columns + 0.5);
-		Image *resized = ResizeImage(im, max_width, h ? h : 1, LanczosFilter, 1.0, &ex);
-		if (!resized) {
-			*why = "resize failed";
+	if (p->rotate && !step(&im, RotateImage(im, p->rotate, &ex))) {
+		*why = "rotation failed";
+		goto out;
+	}
+	bool was_cmyk = im->colorspace == CMYKColorspace;
+	if (was_cmyk)
+		TransformColorspace(im, RGBColorspace);
+	geom_plan(im->columns, im->rows, p, &g);
+	if ((g.scale_w != im->columns || g.scale_h != im->rows) &&
+	    !step(&im, ResizeImage(im, g.scale_w, g.scale_h, LanczosFilter, 1.0, &ex))) {
+		*why = "resize failed";
+		goto out;
+	}
+	if (g.crop_w != g.scale_w || g.crop_h != g.scale_h) {
+		RectangleInfo r = {g.crop_w, g.crop_h, (long)(g.scale_w - g.crop_w) / 2,
+				   (long)(g.scale_h - g.crop_h) / 2};
+		if (!step(&im, CropImage(im, &r, &ex))) {
+			*why = "crop failed";
 			goto out;
 		}
-		DestroyImage(im);
-		im = resized;
+		/* Forget the crop's offset within the larger canvas. */
+		im->page.x = im->page.y = 0;
+		im->page.width = im->columns;
+		im->page.height = im->rows;
 	}
-	strip_keep_icc(im);
-	ii->quality = JPEG_QUALITY;
-	snprintf(ii->filename, sizeof ii->filename, "%s:out", magick);
-	snprintf(im->magick, sizeof im->magick, "%s", magick);
+	out->format = output_format(p, info->format, im);
+	if (out->format == IMG_JPEG && im->matte) {
+		im->background_color.red = im->background_color.green = MaxRGB;
+		im->background_color.blue = MaxRGB;
+		im->background_color.opacity = OpaqueOpacity;
+		if (!step(&im, FlattenImages(im, &ex))) {
+			*why = "flatten failed";
+			goto out;
+		}
+		im->matte = MagickFalse;
+	}
+	/* A CMYK profile describes pixels that are no longer there. */
+	strip_keep_icc(im, !was_cmyk);
+	if (out->format != IMG_PNG)
+		ii->quality = (unsigned long)quality;
+	snprintf(ii->filename, sizeof ii->filename, "%s:out", probe_magick(out->format));
+	snprintf(im->magick, sizeof im->magick, "%s", probe_magick(out->format));
 	out->data = ImageToBlob(ii, im, &out->len, &ex);
 	if (!out->data || !out->len) {
 		*why = "encode failed";
 		goto out;
 	}
-	out->format = info->format;
 	out->width = im->columns;
 	out->height = im->rows;
 	st = ST_OK;

@@ -1,5 +1,5 @@
 /*
- * img.h - the GraphicsMagick shell: decode, orient, resize, encode.
+ * img.h - the GraphicsMagick shell: decode, orient, rotate, resize, encode.
  *
  * Only bytes that probe_image() recognised reach this module, and the
  * decoder is forced to the probed format so GraphicsMagick never guesses.
@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "params.h"
 #include "probe.h"
 #include "status.h"
 
@@ -29,14 +30,19 @@ void img_init(const char *argv0, const struct img_limits *limits);
 void img_shutdown(void);
 
 /*
- * Decodes src (whose header probe_image() read into info), applies its EXIF
- * orientation, downscales it to max_width if it is wider, strips metadata
- * (keeping an ICC profile) and encodes it in the same format. The JPEG
- * decoder is told the target size so it decodes at a reduced DCT scale.
- * Returns ST_OK, or an error status with *why for the log.
+ * The pipeline, in order: decode src (whose header probe_image() read into
+ * info; JPEGs at the smallest DCT scale that still covers the output),
+ * apply the EXIF orientation, rotate by p->rotate, convert CMYK to RGB,
+ * resize and crop by p->w, p->h and p->fit (see geom.h), strip metadata
+ * (keeping an RGB image's ICC profile), encode as p->fm at quality.
+ * p->fm: FM_SOURCE keeps the source format (GIF becomes PNG); FM_AUTO means
+ * JPEG, or PNG when the image has alpha. A JPEG made from an image with
+ * alpha is flattened onto white. Returns ST_OK, or an error status with
+ * *why for the log.
  */
-enum status img_clamp_width(const void *src, size_t len, const struct probe_info *info,
-			    unsigned long max_width, struct img_output *out, const char **why);
+enum status img_transform(const void *src, size_t len, const struct probe_info *info,
+			  const struct params *p, int quality, struct img_output *out,
+			  const char **why);
 void img_output_free(struct img_output *out);
 
 #endif

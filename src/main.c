@@ -134,11 +134,14 @@ int main(int argc, char **argv)
 		cfg->s3.bucket, *cfg->s3.endpoint ? cfg->s3.endpoint : "AWS", cfg->keys.n);
 
 	struct app app = {cfg, s3};
+	struct deferred later;
 	while (!stopping) {
 		if (FCGX_Accept_r(&rq) < 0)
 			break;
-		handle_request(&app, &rq);
+		handle_request(&app, &rq, &later);
+		/* The response is complete for the web server before the cache write. */
 		FCGX_Finish_r(&rq);
+		handle_deferred(&app, &later);
 	}
 	FCGX_Free(&rq, 1);
 	log_msg("info", "stopping%s", stopping ? " on signal" : "");

@@ -6,6 +6,7 @@
  */
 #include "probe.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 static unsigned long be16(const unsigned char *p)
@@ -38,6 +39,49 @@ static enum probe_result done(struct probe_info *info, unsigned long w, unsigned
 	return PROBE_OK;
 }
 
+/* Reads a 16- or 32-bit TIFF value in the byte order of the Exif block. */
+static unsigned long tiff_get(const unsigned char *p, int n, bool big_endian)
+{
+	unsigned long v = 0;
+	for (int i = 0; i < n; i++)
+		v |= (unsigned long)p[big_endian ? i : n - 1 - i] << (8 * (n - 1 - i));
+	return v;
+}
+
+/*
+ * The Orientation tag (0x0112) of IFD0 in an APP1 "Exif" segment body;
+ * 1 when absent or unreadable. Every offset comes from the file: each is
+ * checked against the segment's length before use.
+ */
+static int exif_orientation(const unsigned char *seg, size_t len)
+{
+	if (len < 14 || memcmp(seg, "Exif\0\0", 6) != 0)
+		return 1;
+	const unsigned char *tiff = seg + 6;
+	size_t tlen = len - 6;
+	bool be;
+	if (memcmp(tiff, "MM\0*", 4) == 0)
+		be = true;
+	else if (memcmp(tiff, "II*\0", 4) == 0)
+		be = false;
+	else
+		return 1;
+	unsigned long ifd = tiff_get(tiff + 4, 4, be);
+	if (ifd > tlen || tlen - ifd < 2)
+		return 1;
+	unsigned long n = tiff_get(tiff + ifd, 2, be);
+	for (unsigned long i = 0; i < n; i++) {
+		unsigned long e = ifd + 2 + 12 * i;
+		if (e > tlen || tlen - e < 12)
+			return 1;
+		if (tiff_get(tiff + e, 2, be) == 0x0112 && tiff_get(tiff + e + 2, 2, be) == 3) {
+			unsigned long v = tiff_get(tiff + e + 8, 2, be);
+			return v >= 1 && v <= 8 ? (int)v : 1;
+		}
+	}
+	return 1;
+}
+
 /* Walks JPEG marker segments up to the first SOFn frame header. */
 static enum probe_result probe_jpeg(const unsigned char *p, size_t len, struct probe_info *info)
 {
@@ -63,6 +107,8 @@ static enum probe_result probe_jpeg(const unsigned char *p, size_t len, struct p
 		size_t seglen = be16(p + i + 2);
 		if (seglen < 2)
 			return PROBE_UNKNOWN;
+		if (m == 0xE1 && info->orientation == 1 && i + 2 + seglen <= len)
+			info->orientation = exif_orientation(p + i + 4, seglen - 2);
 		int is_sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
 		if (is_sof) {
 			if (seglen < 8)
@@ -101,6 +147,7 @@ enum probe_result probe_image(const unsigned char *p, size_t len, struct probe_i
 	static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
 
 	memset(info, 0, sizeof *info);
+	info->orientation = 1;
 	if (len < 4)
 		return PROBE_NEED_MORE;
 	if (p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF) {

@@ -22,7 +22,8 @@ enum probe_result {
 
 struct probe_info {
 	enum img_format format;
-	unsigned long width, height;
+	unsigned long width, height; /* as stored, before EXIF orientation */
+	int orientation;             /* EXIF Orientation 1..8 (JPEG); 1 when absent */
 };
 
 enum probe_result probe_image(const unsigned char *p, size_t len, struct probe_info *info);

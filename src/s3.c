@@ -1,5 +1,5 @@
 /*
- * s3.c - GetObject over one reused libcurl handle (see s3.h).
+ * s3.c - GetObject and PutObject over one reused libcurl handle (see s3.h).
  *
  * Each attempt signs afresh (the timestamp is part of the signature), runs
  * the transfer with the time left before the deadline, and classifies the
@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "sigv4.h"
 
 #define ERROR_BODY_MAX 16384
@@ -120,6 +121,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
 		copy_value(a->obj.etag, sizeof a->obj.etag, v, vlen);
 	} else if (header_is(line, len, "last-modified", &v, &vlen)) {
 		copy_value(a->obj.last_modified, sizeof a->obj.last_modified, v, vlen);
+	} else if (header_is(line, len, "x-amz-meta-source-etag", &v, &vlen)) {
+		copy_value(a->obj.source_etag, sizeof a->obj.source_etag, v, vlen);
 	}
 	return len;
 }
@@ -127,7 +130,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
 /* Calls the sink's on_head once; false when the sink wants to stop. */
 static bool send_head(struct attempt *a)
 {
-	if (a->head_sent)
+	if (a->head_sent || !a->sink)
 		return true;
 	a->head_sent = true;
 	if (a->sink->on_head(a->sink->ctx, &a->obj) != 0) {
@@ -142,7 +145,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 	struct attempt *a = userdata;
 	size_t len = size * nmemb;
 
-	if (a->status != 200) {
+	if (a->status != 200 || !a->sink) {
 		size_t room = ERROR_BODY_MAX - a->error_body.len;
 		buf_append(&a->error_body, data, len < room ? len : room);
 		return len;
@@ -157,39 +160,58 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 	return len;
 }
 
-/* Signs the request for key with the current time and credentials. */
-static struct curl_slist *sign(struct s3_client *c, const struct creds *cr, const char *host,
-			       const char *canonical_uri)
+/* Appends "name: value" to a curl header list. */
+static struct curl_slist *add_header(struct curl_slist *list, const char *name, const char *value)
+{
+	struct buf line = BUF_INIT;
+	buf_printf(&line, "%s: %s", name, value);
+	list = curl_slist_append(list, line.data);
+	buf_free(&line);
+	return list;
+}
+
+/*
+ * Signs op for the current time and credentials and returns every header
+ * to send. SigV4 covers host, the payload hash, the date, the session token
+ * and every x-amz-meta-* header; conditional and content-type headers ride
+ * along unsigned, as S3 allows.
+ */
+static struct curl_slist *sign(struct s3_client *c, const struct s3_op *op, const struct creds *cr,
+			       const char *host, const char *canonical_uri,
+			       const char *payload_hash)
 {
 	char amz_date[17];
-	struct sigv4_header hdrs[4] = {
-	    {"host", host},
-	    {"x-amz-content-sha256", SIGV4_EMPTY_SHA256},
-	    {"x-amz-date", amz_date},
-	    {"x-amz-security-token", cr->session_token},
-	};
-	size_t n = cr->session_token && *cr->session_token ? 4 : 3;
-	struct sigv4_request req = {"GET", canonical_uri, "", hdrs, n, SIGV4_EMPTY_SHA256};
-	struct sigv4_credentials sc = {cr->access_key_id, cr->secret_access_key, cr->session_token};
+	struct sigv4_header hdrs[5];
+	size_t n = 0;
 	struct sigv4_result sig;
 	struct curl_slist *list = NULL;
-	struct buf line = BUF_INIT;
 
 	sigv4_amz_date((long long)time(NULL), amz_date);
+	hdrs[n++] = (struct sigv4_header){"host", host};
+	hdrs[n++] = (struct sigv4_header){"x-amz-content-sha256", payload_hash};
+	hdrs[n++] = (struct sigv4_header){"x-amz-date", amz_date};
+	if (op->source_etag)
+		hdrs[n++] = (struct sigv4_header){"x-amz-meta-source-etag", op->source_etag};
+	if (cr->session_token && *cr->session_token)
+		hdrs[n++] = (struct sigv4_header){"x-amz-security-token", cr->session_token};
+	struct sigv4_request req = {op->method, canonical_uri, "", hdrs, n, payload_hash};
+	struct sigv4_credentials sc = {cr->access_key_id, cr->secret_access_key, cr->session_token};
 	if (sigv4_sign(&req, &sc, c->cfg->region, "s3", amz_date, &sig) == 0) {
-		for (size_t i = 0; i < n; i++) {
-			buf_reset(&line);
-			buf_printf(&line, "%s: %s", hdrs[i].name, hdrs[i].value);
-			list = curl_slist_append(list, line.data);
-		}
-		buf_reset(&line);
-		buf_printf(&line, "Authorization: %s", sig.authorization.data);
-		list = curl_slist_append(list, line.data);
+		for (size_t i = 0; i < n; i++)
+			list = add_header(list, hdrs[i].name, hdrs[i].value);
+		list = add_header(list, "Authorization", sig.authorization.data);
 		/* Drop the Accept header libcurl adds by default: nothing to negotiate. */
 		list = curl_slist_append(list, "Accept:");
+		/* A PUT goes out at once, without waiting for 100 Continue. */
+		list = curl_slist_append(list, "Expect:");
+		if (op->if_none_match)
+			list = add_header(list, "If-None-Match", op->if_none_match);
+		if (op->if_modified_since)
+			list = add_header(list, "If-Modified-Since", op->if_modified_since);
+		if (op->content_type)
+			list = add_header(list, "Content-Type", op->content_type);
 	}
 	sigv4_result_free(&sig);
-	buf_free(&line);
 	return list;
 }
 
@@ -227,6 +249,10 @@ static enum outcome classify(struct s3_client *c, CURLcode rc, struct attempt *a
 		if (a->body_started)
 			return FAIL;
 		return (timeout || is_connection_error(rc)) ? RETRY : FAIL;
+	}
+	if (a->status == 304) {
+		*st = ST_NOT_MODIFIED;
+		return DONE;
 	}
 	if (a->status == 200) {
 		if (!send_head(a)) {
@@ -275,12 +301,17 @@ static enum outcome classify(struct s3_client *c, CURLcode rc, struct attempt *a
 	}
 }
 
-static void setup_handle(struct s3_client *c, const char *url, struct curl_slist *hdrs,
-			 struct attempt *a, long long remaining)
+static void setup_handle(struct s3_client *c, const struct s3_op *op, const char *url,
+			 struct curl_slist *hdrs, struct attempt *a, long long remaining)
 {
 	CURL *h = c->curl;
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
+	if (strcmp(op->method, "PUT") == 0) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, op->body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)op->body_len);
+	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, a);
@@ -312,14 +343,20 @@ static long backoff_ms(struct s3_client *c, int attempt)
 	return (long)(rand_r(&c->seed) % (unsigned long)(cap + 1));
 }
 
-enum status s3_get(struct s3_client *c, const char *key, struct s3_sink *sink,
-		   struct s3_result *res)
+enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_result *res)
 {
 	struct buf url = BUF_INIT, host = BUF_INIT, uri = BUF_INIT;
 	long long start = now_ms(), deadline = start + c->cfg->timeout_ms;
 	enum status st = ST_S3_ERROR;
+	char payload_hash[SHA256_HEX_LEN + 1] = SIGV4_EMPTY_SHA256;
+
 	memset(res, 0, sizeof *res);
-	s3_build_url(c->cfg, key, &url, &host, &uri);
+	if (op->body) {
+		unsigned char d[SHA256_LEN];
+		crypto_sha256(op->body, op->body_len, d);
+		crypto_hex(d, SHA256_LEN, payload_hash);
+	}
+	s3_build_url(c->cfg, op->key, &url, &host, &uri);
 	for (int i = 0; i <= c->cfg->retries; i++) {
 		long long remaining = deadline - now_ms();
 		if (remaining <= 0) {
@@ -333,13 +370,14 @@ enum status s3_get(struct s3_client *c, const char *key, struct s3_sink *sink,
 			st = ST_S3_ERROR;
 			break;
 		}
-		struct attempt a = {.sink = sink, .obj = {.content_length = -1}};
-		struct curl_slist *hdrs = sign(c, cr, host.data, uri.data);
-		setup_handle(c, url.data, hdrs, &a, remaining);
+		struct attempt a = {.sink = op->sink, .obj = {.content_length = -1}};
+		struct curl_slist *hdrs = sign(c, op, cr, host.data, uri.data, payload_hash);
+		setup_handle(c, op, url.data, hdrs, &a, remaining);
 		res->attempts++;
 		CURLcode rc = curl_easy_perform(c->curl);
-		enum outcome o = classify(c, rc, &a, sink, res, &st);
+		enum outcome o = classify(c, rc, &a, op->sink, res, &st);
 		res->body_started = a.body_started;
+		res->obj = a.obj;
 		curl_slist_free_all(hdrs);
 		buf_free(&a.error_body);
 		if (o != RETRY)

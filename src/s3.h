@@ -1,8 +1,8 @@
 /*
- * s3.h - S3 GetObject over libcurl, signed with SigV4, streamed.
+ * s3.h - S3 GetObject and PutObject over libcurl, signed with SigV4.
  *
  * One client per process holds one curl easy handle, so the connection to
- * S3 is kept alive and reused across requests. s3_get retries 500, 503 and
+ * S3 is kept alive and reused across requests. s3_request retries 500, 503 and
  * connection failures with jittered exponential backoff while the request
  * deadline allows, but never once body bytes have been handed to the sink:
  * by then the response is already on its way to the caller.
@@ -23,12 +23,13 @@ struct s3_object {
 	char content_type[128];
 	char etag[160];
 	char last_modified[64];
+	char source_etag[160]; /* x-amz-meta-source-etag of a derivative */
 };
 
 /*
- * Receives a successful object. on_head is called once, before the first
- * body byte; on_data for each piece of body. Either returns 0 to go on, or
- * -1 to stop the transfer (s3_get then returns the status in *stop).
+ * Receives a successful GET. on_head is called once, before the first body
+ * byte; on_data for each piece of body. Either returns 0 to go on, or -1 to
+ * stop the transfer (s3_request then returns the status in stop).
  */
 struct s3_sink {
 	int (*on_head)(void *ctx, const struct s3_object *obj);
@@ -37,13 +38,27 @@ struct s3_sink {
 	enum status stop; /* set by the sink before returning -1 */
 };
 
+/* One S3 operation: a GET into a sink, or a PUT from memory. */
+struct s3_op {
+	const char *method;            /* "GET" or "PUT" */
+	const char *key;               /* the full object key, unencoded */
+	struct s3_sink *sink;          /* GET */
+	const char *if_none_match;     /* GET: conditional (S3 answers 304), or NULL */
+	const char *if_modified_since; /* GET: likewise */
+	const void *body;              /* PUT */
+	size_t body_len;
+	const char *content_type; /* PUT */
+	const char *source_etag;  /* PUT: stored as x-amz-meta-source-etag */
+};
+
 struct s3_result {
 	long http_status; /* of the last attempt; 0 if none got through */
 	char code[64];    /* S3 error code (NoSuchKey...), or a curl error */
 	int attempts;
-	long ms;           /* wall time of the whole exchange */
-	bool body_started; /* the sink saw body bytes */
-	char detail[256];  /* why credentials could not be had, for the log */
+	long ms;              /* wall time of the whole exchange */
+	bool body_started;    /* the sink saw body bytes */
+	char detail[256];     /* why credentials could not be had, for the log */
+	struct s3_object obj; /* headers of the last response (200 or 304) */
 };
 
 struct s3_client;
@@ -51,9 +66,12 @@ struct s3_client;
 struct s3_client *s3_client_new(const struct cfg_s3 *cfg, struct creds_provider *creds);
 void s3_client_free(struct s3_client *c);
 
-/* GETs key (the full object key, unencoded) into sink. */
-enum status s3_get(struct s3_client *c, const char *key, struct s3_sink *sink,
-		   struct s3_result *res);
+/*
+ * Runs op with retries within the deadline. Returns ST_OK (200),
+ * ST_NOT_MODIFIED (a conditional GET's 304), the sink's stop status, or an
+ * error status (ST_NOT_FOUND, ST_S3_ERROR, ST_S3_TIMEOUT).
+ */
+enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_result *res);
 
 /*
  * Builds the request URL and the canonical URI (what SigV4 signs) for key.

@@ -9,6 +9,7 @@ static const struct {
 	const char *message;
 } table[] = {
     [ST_OK] = {200, "OK", "OK"},
+    [ST_NOT_MODIFIED] = {304, "Not Modified", "Not modified"},
     [ST_BAD_REQUEST] = {400, "Bad Request", "Bad request"},
     [ST_FORBIDDEN] = {403, "Forbidden", "Forbidden"},
     [ST_NOT_FOUND] = {404, "Not Found", "Not found"},

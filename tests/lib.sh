@@ -415,7 +415,11 @@ KEY_HASHED=test-key-hashed-0123456789
 # variables (defaults in brackets): CFG_MAX_WIDTH [2000], CFG_ENDPOINT
 # [$MOTO_URL], CFG_KEY_ID/CFG_SECRET/CFG_TOKEN [the IAM user's key; set
 # CFG_KEY_ID=- to leave credentials to the environment], CFG_TIMEOUT_MS
-# [10000], CFG_CONNECT_TIMEOUT_MS [2000], CFG_RETRIES [2].
+# [10000], CFG_CONNECT_TIMEOUT_MS [2000], CFG_RETRIES [2]. These are
+# written only when the variable is set (even to ""), else the key is left
+# out and imgsvc's default applies: CFG_MAX_OUTPUT_DIMENSION, CFG_QUALITY,
+# CFG_FORMATS, CFG_DERIVATIVE_CACHE, CFG_MAX_SOURCE_BYTES,
+# CFG_MAX_SOURCE_PIXELS ([server]) and CFG_RESIZED_PREFIX ([s3]).
 write_config() {
 	local file=$1 hashed
 	local key_id=${CFG_KEY_ID:-$S3_KEY_ID} secret=${CFG_SECRET:-$S3_SECRET}
@@ -427,6 +431,12 @@ write_config() {
 [server]
 max_width = ${CFG_MAX_WIDTH:-2000}
 cache_control = "public, max-age=60"
+$(cfg_line max_output_dimension CFG_MAX_OUTPUT_DIMENSION)
+$(cfg_line quality CFG_QUALITY)
+$(cfg_line formats CFG_FORMATS)
+$(cfg_line derivative_cache CFG_DERIVATIVE_CACHE)
+$(cfg_line max_source_bytes CFG_MAX_SOURCE_BYTES)
+$(cfg_line max_source_pixels CFG_MAX_SOURCE_PIXELS)
 
 [s3]
 bucket = $BUCKET
@@ -434,6 +444,7 @@ region = us-east-1
 endpoint = ${CFG_ENDPOINT:-$MOTO_URL}
 addressing = path
 originals_prefix = $PREFIX
+$(cfg_line resized_prefix CFG_RESIZED_PREFIX)
 access_key_id = $key_id
 secret_access_key = $secret
 session_token = $token
@@ -458,6 +469,19 @@ enabled = no
 sha256 = $hashed
 EOF
 	chmod 644 "$file"
+}
+
+# cfg_line KEY VARIABLE: "KEY = value" when VARIABLE is set (quoted when
+# it holds a space), else a comment line saying the default applies.
+cfg_line() {
+	if [ -n "${!2+set}" ]; then
+		case ${!2} in
+		*' '*) printf '%s = "%s"' "$1" "${!2}" ;;
+		*) printf '%s = %s' "$1" "${!2}" ;;
+		esac
+	else
+		printf '; %s: default' "$1"
+	fi
 }
 
 # --- web servers -------------------------------------------------------------------
@@ -812,4 +836,154 @@ start_fakes3() {
 	for i in $(seq 100); do [ -s "$T/fakes3.port" ] && break; sleep 0.1; done
 	[ -s "$T/fakes3.port" ] || bail_out "fakes3.py did not start"
 	FAKE_URL=http://127.0.0.1:$(cat "$T/fakes3.port")
+}
+
+# --- transformations and the derivative cache (t02xx) -------------------------
+
+# imgtool ARGS...: tests/imgtool.py (builders and checks of images).
+imgtool() {
+	"$PY" "$TESTS_DIR/imgtool.py" "$@"
+}
+
+# make_fixtures: the generated images of tests/make-fixtures.sh in $GEN.
+make_fixtures() {
+	GEN=$T/gen
+	[ -f "$GEN/quads.png" ] && return 0
+	bash "$TESTS_DIR/make-fixtures.sh" "$GEN" >"$T/make-fixtures.log" 2>&1 ||
+		bail_out "make-fixtures.sh failed: $(tail -n 3 "$T/make-fixtures.log")"
+}
+
+# body_quads_are "TL TR BL BR": the colours at the centres of the last
+# response's four quadrants (see imgtool.py quads).
+body_quads_are() {
+	local v
+	v=$(imgtool quads "$T/resp.body" 2>&1)
+	[ "$v" = "$1" ] && return 0
+	echo "quadrant colours: '$v', expected '$1'"
+	return 1
+}
+
+# body_colour_at X Y NAME
+body_colour_at() {
+	local v
+	v=$(imgtool colour "$T/resp.body" "$1" "$2" 2>&1)
+	[ "$v" = "$3" ] && return 0
+	echo "pixel $1,$2: '$v', expected '$3'"
+	return 1
+}
+
+# body_size_near W H FORMAT: gm identify of the body is W x H (each +-1)
+# and FORMAT.
+body_size_near() {
+	local v w h m
+	v=$(gm_identify "$T/resp.body")
+	read -r w h m <<<"$v"
+	if [ "$m" = "$3" ] && [ -n "$w" ] && [ -n "$h" ] &&
+		[ "${w//[0-9]/}" = "" ] && [ "${h//[0-9]/}" = "" ] &&
+		[ $((w - $1)) -ge -1 ] && [ $((w - $1)) -le 1 ] &&
+		[ $((h - $2)) -ge -1 ] && [ $((h - $2)) -le 1 ]; then
+		return 0
+	fi
+	echo "gm identify: '$v', expected '$1 $2 $3' (+-1 px)"
+	return 1
+}
+
+# save_response NAME: keep the last response as $T/NAME.head, $T/NAME.body.
+save_response() {
+	cp "$T/resp.head" "$T/$1.head"
+	cp "$T/resp.body" "$T/$1.body"
+}
+
+# head_object KEY: S3's head-object of KEY into $T/obj.json (status 0 when
+# it exists).
+head_object() {
+	aws_s3 s3api head-object --bucket "$BUCKET" --key "$1" >"$T/obj.json" 2>"$T/obj.err"
+}
+
+# wait_object KEY [SECONDS]: poll head-object until KEY exists (the
+# derivative is written after the response has gone out).
+wait_object() {
+	local key=$1 limit=${2:-3} start
+	start=$(date +%s%N)
+	while :; do
+		head_object "$key" && return 0
+		[ $((($(date +%s%N) - start) / 1000000)) -ge $((limit * 1000)) ] && break
+		sleep 0.2
+	done
+	echo "s3://$BUCKET/$key did not appear within $limit s; objects under resized/:"
+	aws_s3 s3api list-objects-v2 --bucket "$BUCKET" --query 'Contents[].Key' \
+		--output text 2>&1 | tr '\t' '\n' | grep -v "^$PREFIX" | head -n 20
+	return 1
+}
+
+# object_lacks KEY: no object KEY in the bucket.
+object_lacks() {
+	head_object "$1" || return 0
+	echo "s3://$BUCKET/$1 exists"
+	return 1
+}
+
+# unquote '"abc"' -> abc
+unquote() {
+	local v=${1#W/}
+	v=${v#\"}
+	printf '%s' "${v%\"}"
+}
+
+# log_mark: remember where the request log ends; wait_log_line then waits
+# (up to 3 s: the line may be written after the response) for the first
+# request line after the mark, into LOG_LINE.
+log_mark() {
+	LOG_MARK=$(wc -l <"$SERVER_LOG" 2>/dev/null || echo 0)
+}
+
+wait_log_line() {
+	local i
+	LOG_LINE=
+	for i in $(seq 30); do
+		LOG_LINE=$(tail -n +$((LOG_MARK + 1)) "$SERVER_LOG" 2>/dev/null |
+			grep -E ' status=[0-9]+' | head -n 1)
+		[ -n "$LOG_LINE" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# log_since_mark_has REGEX: a line after the mark matches (waits up to 3 s).
+log_since_mark_has() {
+	local i
+	for i in $(seq 30); do
+		tail -n +$((LOG_MARK + 1)) "$SERVER_LOG" 2>/dev/null | grep -qE "$1" && return 0
+		sleep 0.1
+	done
+	echo "no line matching /$1/ since the mark; new lines:"
+	tail -n +$((LOG_MARK + 1)) "$SERVER_LOG" 2>/dev/null | head -n 10
+	return 1
+}
+
+# timed_get PATH: get, with the time it took in ELAPSED_MS.
+timed_get() {
+	local start
+	start=$(date +%s%N)
+	get "$@"
+	ELAPSED_MS=$((($(date +%s%N) - start) / 1000000))
+}
+
+# tget PATH [curl args...]: GET $BASE/PATH with the web key and more curl
+# arguments (e.g. -H 'Accept: image/webp').
+tget() {
+	local p=$1
+	shift
+	http GET "$BASE$p" -H "X-API-Key: $KEY_WEB" "$@"
+}
+
+# json_error_names STATUS PARAM: a JSON error whose message names the
+# parameter in single quotes ('w').
+json_error_names() {
+	json_error "$1" || return 1
+	local m
+	m=$(json_get "$T/resp.body" 'd["message"]')
+	case $m in *"'$2'"*) return 0 ;; esac
+	echo "message '$m' does not name '$2'"
+	return 1
 }

@@ -24,5 +24,7 @@ void unit_auth(void);
 void unit_config(void);
 void unit_json(void);
 void unit_probe(void);
+void unit_params(void);
+void unit_geom(void);
 
 #endif

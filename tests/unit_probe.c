@@ -75,6 +75,28 @@ void unit_probe(void)
 	      "JPEG segment length below 2 is broken");
 	CHECK(probe_mime(IMG_WEBP) && strcmp(probe_mime(IMG_WEBP), "image/webp") == 0, "mime");
 
+	/* APP1 Exif, big-endian TIFF, IFD0 with Orientation = 6, then SOF0 1x2. */
+	static const unsigned char exif_be[] = {
+	    0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x22, 'E',  'x', 'i', 'f', 0, 0, 'M', 'M', 0, 42,   0,
+	    0,    0,    8,    0,    1,    0x01, 0x12, 0,   3,   0,   0, 0, 1,   0,   6, 0,    0,
+	    0,    0,    0,    0,    0xFF, 0xC0, 0,    11,  8,   0,   2, 0, 1,   3,   1, 0x11, 0};
+	CHECK(probe_image(exif_be, sizeof exif_be, &info) == PROBE_OK && info.orientation == 6 &&
+		  info.width == 1 && info.height == 2,
+	      "EXIF orientation 6 (big-endian) read from APP1");
+	unsigned char exif_le[sizeof exif_be];
+	memcpy(exif_le, exif_be, sizeof exif_be);
+	/* little-endian: "II*\0", offset 8, count 1, tag 0x0112 type 3 count 1 value 8 */
+	static const unsigned char le_tiff[] = {'I',  'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12,
+						0x01, 3,   0,  1, 0, 0, 0, 8, 0, 0, 0};
+	memcpy(exif_le + 12, le_tiff, sizeof le_tiff);
+	CHECK(probe_image(exif_le, sizeof exif_le, &info) == PROBE_OK && info.orientation == 8,
+	      "EXIF orientation 8 (little-endian)");
+	exif_le[19] = 0x7F; /* IFD offset far past the segment */
+	CHECK(probe_image(exif_le, sizeof exif_le, &info) == PROBE_OK && info.orientation == 1,
+	      "EXIF with a bad IFD offset: orientation 1, no overread");
+	CHECK(probe_image(jpeg, sizeof jpeg, &info) == PROBE_OK && info.orientation == 1,
+	      "no EXIF: orientation 1");
+
 	photo("photo12mp.jpg", IMG_JPEG, 4000, 3000);
 	photo("photo2mp.jpg", IMG_JPEG, 1920, 1200);
 	photo("photo13mp-progressive.jpg", IMG_JPEG, 4224, 3168);

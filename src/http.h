@@ -1,0 +1,40 @@
+/*
+ * http.h - entity tags and conditional requests (RFC 9110 §8.8, §13).
+ *
+ * Pure functions: the derived ETag of a derivative, If-None-Match matching
+ * (weak comparison, "*", lists) and If-Modified-Since against a
+ * Last-Modified date. Unit-tested.
+ */
+#ifndef IMGSVC_HTTP_H
+#define IMGSVC_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define HTTP_ETAG_LEN 35 /* '"' + 32 hex digits + '"' + NUL */
+
+/*
+ * The strong ETag of a derivative: a digest of the source's ETag, the
+ * canonical parameters and the variant (what else shapes the output: the
+ * pipeline version and the default quality). Quotes around source_etag are
+ * ignored.
+ */
+void http_derived_etag(const char *source_etag, const char *canonical, const char *variant,
+		       char out[HTTP_ETAG_LEN]);
+
+/* true when an If-None-Match value ("*", or a list of tags) matches etag. */
+bool http_etag_matches(const char *if_none_match, const char *etag);
+
+/*
+ * true when If-Modified-Since (an HTTP-date) is at or after last_modified;
+ * false when either is missing or not a valid date.
+ */
+bool http_not_modified_since(const char *if_modified_since, const char *last_modified);
+
+/* true when v is 1..max bytes of printable ASCII (safe to forward). */
+bool http_value_safe(const char *v, size_t max);
+
+/* Copies etag into out without surrounding quotes (S3 metadata form). */
+void http_unquote_etag(const char *etag, char *out, size_t outlen);
+
+#endif
