@@ -26,5 +26,6 @@ void unit_json(void);
 void unit_probe(void);
 void unit_params(void);
 void unit_geom(void);
+void unit_http(void);
 
 #endif
