@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "probe.h"
 #include "unit.h"
 
 static char tmpl[] = "/tmp/imgsvc-unit-XXXXXX";
@@ -132,10 +133,64 @@ void unit_config(void)
 		     "[s3]\nbucket=x\n[server]\ncache_control=\"a\x01b\"\n[key a]\nkey=12345678\n",
 		     "cache_control", "control");
 
+	expect_error("overlapping prefixes",
+		     "[s3]\nbucket=x\noriginals_prefix=img/\nresized_prefix=img/resized/\n"
+		     "[key a]\nkey=12345678\n",
+		     "[s3] resized_prefix", "overlaps");
+	expect_error("empty originals prefix overlaps everything",
+		     "[s3]\nbucket=x\noriginals_prefix=\n[key a]\nkey=12345678\n",
+		     "[s3] resized_prefix", "overlaps");
+	expect_error("originals under the resized prefix",
+		     "[s3]\nbucket=x\noriginals_prefix=r/orig/\nresized_prefix=r/\n"
+		     "[key a]\nkey=12345678\n",
+		     "[s3] resized_prefix", "overlaps");
+	expect_error("bad formats",
+		     "[s3]\nbucket=x\n[server]\nformats=jpeg tiff\n[key a]\nkey=12345678\n",
+		     "[server] formats", "tiff");
+	expect_error("quality out of range",
+		     "[s3]\nbucket=x\n[server]\nquality=101\n[key a]\nkey=12345678\n",
+		     "[server] quality", "1 to 100");
+	cfg = cfg_load(write_file("nocache.ini", "[s3]\nbucket=x\noriginals_prefix=\n[server]\n"
+						 "derivative_cache=no\nformats=jpg, png\n[key a]\n"
+						 "key=12345678\n"),
+		       err, sizeof err);
+	CHECK(cfg && !cfg->server.derivative_cache,
+	      "empty originals prefix is fine without the cache (%s)", cfg ? "ok" : err);
+	CHECK(cfg && cfg->server.formats == ((1u << IMG_JPEG) | (1u << IMG_PNG)),
+	      "formats list parsed (jpg alias, comma)");
+	cfg_free(cfg);
+
 	unsetenv("IMGSVC_CONFIG");
 	CHECK(strcmp(cfg_default_path("/x.ini"), "/x.ini") == 0, "-c wins");
 	setenv("IMGSVC_CONFIG", "/env.ini", 1);
 	CHECK(strcmp(cfg_default_path(NULL), "/env.ini") == 0, "IMGSVC_CONFIG next");
+	expect_error("overlapping prefixes",
+		     "[s3]\nbucket=x\noriginals_prefix=img/\nresized_prefix=img/resized/\n"
+		     "[key a]\nkey=12345678\n",
+		     "[s3] resized_prefix", "overlaps");
+	expect_error("empty originals prefix overlaps everything",
+		     "[s3]\nbucket=x\noriginals_prefix=\n[key a]\nkey=12345678\n",
+		     "[s3] resized_prefix", "overlaps");
+	expect_error("originals under the resized prefix",
+		     "[s3]\nbucket=x\noriginals_prefix=r/orig/\nresized_prefix=r/\n"
+		     "[key a]\nkey=12345678\n",
+		     "[s3] resized_prefix", "overlaps");
+	expect_error("bad formats",
+		     "[s3]\nbucket=x\n[server]\nformats=jpeg tiff\n[key a]\nkey=12345678\n",
+		     "[server] formats", "tiff");
+	expect_error("quality out of range",
+		     "[s3]\nbucket=x\n[server]\nquality=101\n[key a]\nkey=12345678\n",
+		     "[server] quality", "1 to 100");
+	cfg = cfg_load(write_file("nocache.ini", "[s3]\nbucket=x\noriginals_prefix=\n[server]\n"
+						 "derivative_cache=no\nformats=jpg, png\n[key a]\n"
+						 "key=12345678\n"),
+		       err, sizeof err);
+	CHECK(cfg && !cfg->server.derivative_cache,
+	      "empty originals prefix is fine without the cache (%s)", cfg ? "ok" : err);
+	CHECK(cfg && cfg->server.formats == ((1u << IMG_JPEG) | (1u << IMG_PNG)),
+	      "formats list parsed (jpg alias, comma)");
+	cfg_free(cfg);
+
 	unsetenv("IMGSVC_CONFIG");
 	CHECK(strstr(cfg_default_path(NULL), "/imgsvc/imgsvc.ini") != NULL, "sysconfdir default");
 
