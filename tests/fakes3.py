@@ -3,7 +3,7 @@
 
 It answers GET /BUCKET/KEY for the objects in a directory, but fails in the
 ways a real S3 will not on demand. The behaviour is set per key prefix in
-the request path:
+the request path (after an optional "original-images/"):
 
   /bucket/fail503x2/...   503 SlowDown for the first 2 requests of that key, then 200
   /bucket/fail500x1/...   500 InternalError once, then 200
@@ -12,7 +12,9 @@ the request path:
   /bucket/denied/...      403 AccessDenied
   /bucket/slow/NAME       waits 1 s, then serves NAME
 
-Anything else is served from DIR (404 NoSuchKey if absent). Every request is
+Anything else is served from DIR (404 NoSuchKey if absent), with the ETag
+"fake-etag" (If-None-Match with it gets 304); PUT stores into DIR, keeping
+x-amz-meta-source-etag beside the object. Every request is
 logged as one line "PEER_PORT METHOD PATH STATUS" to the log file, so tests
 can count attempts and distinct connections (keep-alive reuse).
 
@@ -58,6 +60,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = self.path.split("?", 1)[0]
+        # Originals may sit under "original-images/": the modes below look
+        # past it, and the files are served from DIR without it.
+        path = path.replace("/original-images/", "/", 1)
         parts = path.split("/", 3)  # '', bucket, first, rest
         key = unquote("/".join(parts[2:])) if len(parts) > 2 else ""
         first = parts[2] if len(parts) > 2 else ""
@@ -86,10 +91,33 @@ class Handler(BaseHTTPRequestHandler):
         fpath = os.path.join(ROOT, name)
         if not os.path.isfile(fpath):
             return self.send(404, error_xml("NoSuchKey", "The specified key does not exist."))
+        if self.headers.get("If-None-Match") == '"fake-etag"':
+            self.record(304)
+            self.send_response(304)
+            self.send_header("ETag", '"fake-etag"')
+            self.end_headers()
+            return
         with open(fpath, "rb") as f:
             body = f.read()
+        extra = {"ETag": '"fake-etag"', "Last-Modified": "Tue, 01 Sep 2026 10:00:00 GMT"}
+        if os.path.exists(fpath + ".meta"):
+            with open(fpath + ".meta") as f:
+                extra["x-amz-meta-source-etag"] = f.read()
         self.send(200, body, "image/jpeg" if name.endswith(".jpg") else "application/octet-stream",
-                  {"ETag": '"fake-etag"', "Last-Modified": "Tue, 01 Sep 2026 10:00:00 GMT"})
+                  extra)
+
+    def do_PUT(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if "Authorization" not in self.headers:
+            return self.send(403, error_xml("AccessDenied", "unsigned request"))
+        key = unquote(self.path.split("?", 1)[0].split("/", 2)[2])
+        fpath = os.path.join(ROOT, key)
+        os.makedirs(os.path.dirname(fpath), exist_ok=True)
+        with open(fpath, "wb") as f:
+            f.write(body)
+        with open(fpath + ".meta", "w") as f:
+            f.write(self.headers.get("x-amz-meta-source-etag", ""))
+        self.send(200, b"")
 
     do_HEAD = do_GET
 

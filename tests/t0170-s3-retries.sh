@@ -10,14 +10,13 @@ mkdir -p "$T/objects"
 cp "$IMAGES/photo2mp.jpg" "$T/objects/photo.jpg"
 start_fakes3
 
-# The fake serves the bucket's keys from $T/objects: no prefix.
-PREFIX= CFG_ENDPOINT=$FAKE_URL CFG_KEY_ID=AKIDFAKE CFG_SECRET=fake-secret \
+CFG_ENDPOINT=$FAKE_URL CFG_KEY_ID=AKIDFAKE CFG_SECRET=fake-secret \
 	CFG_TIMEOUT_MS=3000 CFG_RETRIES=3 write_config "$T/imgsvc.ini"
 start_spawn_fcgi "$T/imgsvc.ini"
 sleep 0.3
 WORKER=$(imgsvc_pids | head -n 1)
 
-attempts() { grep -c " GET /$BUCKET/$1 " "$FAKE_REQUESTS"; }
+attempts() { grep -c " GET /$BUCKET/$PREFIX$1 " "$FAKE_REQUESTS"; }
 
 cgi_req /photo.jpg
 check "GET through the fake S3" status_is 200

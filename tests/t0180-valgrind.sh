@@ -12,7 +12,7 @@ cp "$IMAGES/photo2mp.jpg" "$T/objects/photo.jpg"
 cp "$IMAGES/photo12mp.jpg" "$T/objects/wide.jpg"
 cp "$IMAGES/photo-dune.png" "$T/objects/dune.png"
 start_fakes3
-PREFIX= CFG_ENDPOINT=$FAKE_URL CFG_KEY_ID=AKIDFAKE CFG_SECRET=fake-secret \
+CFG_ENDPOINT=$FAKE_URL CFG_KEY_ID=AKIDFAKE CFG_SECRET=fake-secret \
 	CFG_TIMEOUT_MS=2000 CFG_RETRIES=2 write_config "$T/imgsvc.ini"
 
 spawn_n=1
@@ -41,10 +41,16 @@ for round in 1 2 3; do
 	expect 405 /photo.jpg POST
 	expect 200 /_imgsvc/health
 	expect 502 /always503/photo.jpg
+	expect 200 /wide.jpg GET QUERY_STRING="w=300&h=300&fit=cover&fm=webp"
+	expect 200 /dune.png GET QUERY_STRING="w=200&rotate=90&fm=jpeg&q=60"
+	expect 400 /photo.jpg GET QUERY_STRING="w=0"
 done
 expect 200 /fail503x1/photo.jpg
 expect 504 /hang/photo.jpg
 check "every request under valgrind got its status ($fails wrong)" test "$fails" = 0
+check "derivatives were cached and then served as hits" \
+	sh -c "grep -c 'cache=hit' '$SERVER_LOG' | grep -qx 4"
+
 cgi_req /wide.jpg
 check "clamped output is 2000x1500 JPEG" body_identifies_as "2000 1500 JPEG"
 
