@@ -492,13 +492,10 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 	log->cache = "miss";
 
 	if (app->cfg->server.derivative_cache && cache_get(app, dkey.data, &cached, &dobj, log)) {
-		/* The stored value is "ETAG VARIANT": both must still hold. */
-		const char *sp = strrchr(dobj.source_etag, ' ');
-		if (sp && sp > dobj.source_etag && strcmp(sp + 1, var) == 0) {
-			snprintf(inm, sizeof inm, "\"%.*s\"", (int)(sp - dobj.source_etag),
-				 dobj.source_etag);
-			hit_candidate = true;
-		}
+		/* Made by this pipeline and settings, from some version of the original? */
+		hit_candidate = *dobj.source_etag && strcmp(dobj.variant, var) == 0;
+		if (hit_candidate)
+			snprintf(inm, sizeof inm, "\"%s\"", dobj.source_etag);
 	}
 	st = get_original(&f, key, hit_candidate ? inm : NULL, NULL, log, detail);
 	if (st == ST_NOT_MODIFIED && hit_candidate) {
@@ -527,7 +524,8 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 	if (st == ST_OK && app->cfg->server.derivative_cache && dkey.len <= PATH_MAX_KEY) {
 		char bare[160];
 		http_unquote_etag(f.obj.etag, bare, sizeof bare);
-		buf_printf(&later->source_etag, "%s %s", bare, var);
+		buf_puts(&later->source_etag, bare);
+		snprintf(later->variant, sizeof later->variant, "%s", var);
 		buf_append(&later->key, dkey.data, dkey.len);
 		later->pending = true;
 	}
@@ -678,7 +676,8 @@ void handle_deferred(const struct app *app, struct deferred *later)
 				   .body = later->out.data,
 				   .body_len = later->out.len,
 				   .content_type = probe_mime(later->out.format),
-				   .source_etag = later->source_etag.data};
+				   .source_etag = later->source_etag.data,
+				   .variant = later->variant};
 		struct s3_result res;
 		enum status st = s3_request(app->s3, &op, &res);
 		if (st != ST_OK)

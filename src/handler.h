@@ -21,7 +21,8 @@ struct app {
 struct deferred {
 	bool pending;
 	struct buf key;         /* its object key */
-	struct buf source_etag; /* x-amz-meta-source-etag: "ETAG VARIANT" */
+	struct buf source_etag; /* x-amz-meta-source-etag: the original's ETag, unquoted */
+	char variant[32];       /* x-amz-meta-imgsvc-variant */
 	struct img_output out;  /* its bytes */
 };
 

@@ -123,6 +123,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
 		copy_value(a->obj.last_modified, sizeof a->obj.last_modified, v, vlen);
 	} else if (header_is(line, len, "x-amz-meta-source-etag", &v, &vlen)) {
 		copy_value(a->obj.source_etag, sizeof a->obj.source_etag, v, vlen);
+	} else if (header_is(line, len, "x-amz-meta-imgsvc-variant", &v, &vlen)) {
+		copy_value(a->obj.variant, sizeof a->obj.variant, v, vlen);
 	}
 	return len;
 }
@@ -181,7 +183,7 @@ static struct curl_slist *sign(struct s3_client *c, const struct s3_op *op, cons
 			       const char *payload_hash)
 {
 	char amz_date[17];
-	struct sigv4_header hdrs[5];
+	struct sigv4_header hdrs[6];
 	size_t n = 0;
 	struct sigv4_result sig;
 	struct curl_slist *list = NULL;
@@ -190,6 +192,8 @@ static struct curl_slist *sign(struct s3_client *c, const struct s3_op *op, cons
 	hdrs[n++] = (struct sigv4_header){"host", host};
 	hdrs[n++] = (struct sigv4_header){"x-amz-content-sha256", payload_hash};
 	hdrs[n++] = (struct sigv4_header){"x-amz-date", amz_date};
+	if (op->variant)
+		hdrs[n++] = (struct sigv4_header){"x-amz-meta-imgsvc-variant", op->variant};
 	if (op->source_etag)
 		hdrs[n++] = (struct sigv4_header){"x-amz-meta-source-etag", op->source_etag};
 	if (cr->session_token && *cr->session_token)

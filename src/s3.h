@@ -24,6 +24,7 @@ struct s3_object {
 	char etag[160];
 	char last_modified[64];
 	char source_etag[160]; /* x-amz-meta-source-etag of a derivative */
+	char variant[64];      /* x-amz-meta-imgsvc-variant of a derivative */
 };
 
 /*
@@ -49,6 +50,7 @@ struct s3_op {
 	size_t body_len;
 	const char *content_type; /* PUT */
 	const char *source_etag;  /* PUT: stored as x-amz-meta-source-etag */
+	const char *variant;      /* PUT: stored as x-amz-meta-imgsvc-variant */
 };
 
 struct s3_result {

@@ -14,12 +14,13 @@ the request path (after an optional "original-images/"):
 
 Anything else is served from DIR (404 NoSuchKey if absent), with the ETag
 "fake-etag" (If-None-Match with it gets 304); PUT stores into DIR, keeping
-x-amz-meta-source-etag beside the object. Every request is
+its x-amz-meta-* headers beside the object. Every request is
 logged as one line "PEER_PORT METHOD PATH STATUS" to the log file, so tests
 can count attempts and distinct connections (keep-alive reuse).
 
 usage: fakes3.py PORTFILE DIR LOGFILE
 """
+import json
 import os
 import sys
 import threading
@@ -102,7 +103,7 @@ class Handler(BaseHTTPRequestHandler):
         extra = {"ETag": '"fake-etag"', "Last-Modified": "Tue, 01 Sep 2026 10:00:00 GMT"}
         if os.path.exists(fpath + ".meta"):
             with open(fpath + ".meta") as f:
-                extra["x-amz-meta-source-etag"] = f.read()
+                extra.update(json.load(f))
         self.send(200, body, "image/jpeg" if name.endswith(".jpg") else "application/octet-stream",
                   extra)
 
@@ -116,7 +117,8 @@ class Handler(BaseHTTPRequestHandler):
         with open(fpath, "wb") as f:
             f.write(body)
         with open(fpath + ".meta", "w") as f:
-            f.write(self.headers.get("x-amz-meta-source-etag", ""))
+            json.dump({k: v for k, v in self.headers.items()
+                       if k.lower().startswith("x-amz-meta-")}, f)
         self.send(200, b"")
 
     do_HEAD = do_GET

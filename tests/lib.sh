@@ -910,10 +910,18 @@ wait_object() {
 		[ $((($(date +%s%N) - start) / 1000000)) -ge $((limit * 1000)) ] && break
 		sleep 0.2
 	done
-	echo "s3://$BUCKET/$key did not appear within $limit s; objects under resized/:"
-	aws_s3 s3api list-objects-v2 --bucket "$BUCKET" --query 'Contents[].Key' \
-		--output text 2>&1 | tr '\t' '\n' | grep -v "^$PREFIX" | head -n 20
+	echo "s3://$BUCKET/$key did not appear within $limit s; derivatives:"
+	list_keys | grep -v "^$PREFIX" | head -n 20
 	return 1
+}
+
+# list_keys: every key in the bucket, one a line (fails if listing fails).
+# No --prefix: moto 5.2.1 mis-verifies the signature of "prefix=a/".
+list_keys() {
+	aws_s3 s3api list-objects-v2 --bucket "$BUCKET" --query 'Contents[].Key' \
+		--output text >"$T/keys.txt" || return 1
+	tr '\t' '\n' <"$T/keys.txt" | grep -v '^None$'
+	return 0
 }
 
 # object_lacks KEY: no object KEY in the bucket.
