@@ -938,9 +938,10 @@ unquote() {
 	printf '%s' "${v%\"}"
 }
 
-# log_mark: remember where the request log ends; wait_log_line then waits
-# (up to 3 s: the line may be written after the response) for the first
-# request line after the mark, into LOG_LINE.
+# log_mark: remember where the request log ends; wait_log_line [REGEX] then
+# waits (up to 3 s: the line may be written after the response) for the
+# first request line after the mark (that also matches REGEX, e.g. the
+# path: ' /a.png '), into LOG_LINE.
 log_mark() {
 	LOG_MARK=$(wc -l <"$SERVER_LOG" 2>/dev/null || echo 0)
 }
@@ -950,7 +951,7 @@ wait_log_line() {
 	LOG_LINE=
 	for i in $(seq 30); do
 		LOG_LINE=$(tail -n +$((LOG_MARK + 1)) "$SERVER_LOG" 2>/dev/null |
-			grep -E ' status=[0-9]+' | head -n 1)
+			grep -E ' status=[0-9]+' | grep -E -- "${1:-.}" | head -n 1)
 		[ -n "$LOG_LINE" ] && return 0
 		sleep 0.1
 	done

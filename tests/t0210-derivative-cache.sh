@@ -3,9 +3,10 @@
 # through lighttpd against moto (signature checking on): the object's
 # canonical name and source-etag metadata, hits byte-identical to the miss
 # and served without decoding, equivalent requests sharing one derivative,
-# an overwritten original never served through its old derivative,
-# derivative_cache = no, a cache write the IAM policy denies, overlapping
-# prefixes refused at start-up, and a changed default quality.
+# an overwritten or deleted original never served through its old
+# derivative, HEAD of a hit, derivative_cache = no, a cache write the IAM
+# policy denies, overlapping prefixes refused at start-up, and a changed
+# default quality.
 #
 # The IAM user may do anything in S3 except s3:PutObject under denied/,
 # the resized_prefix of the "denied" configuration.
@@ -21,14 +22,13 @@ start_moto 4 '{"Version":"2012-10-17","Statement":[
 dir=$T/fixtures
 mkdir -p "$dir/$PREFIX/sub/dir"
 cp "$IMAGES/photo2mp.jpg" "$dir/$PREFIX"
-cp "$GEN/quads.png" "$GEN/orient-6.jpg" "$dir/$PREFIX"
+cp "$GEN/quads.png" "$dir/$PREFIX"
 cp "$GEN/quads.png" "$dir/${PREFIX}changing.png"
 cp "$GEN/quads.png" "$dir/${PREFIX}sub/dir/deep.png"
+cp "$GEN/quads.png" "$dir/${PREFIX}with space.png"
 upload_dir "$dir"
 write_config "$T/imgsvc.ini"
 start_lighttpd "$T/imgsvc.ini" 1
-MAIN_BASE=$BASE
-MAIN_LOG=$SERVER_LOG
 
 # s3_etag KEY: the S3 ETag of an object, without quotes.
 s3_etag() {
@@ -73,7 +73,7 @@ save_response miss
 check "first request: 200 WebP" body_identifies_as "400 250 WEBP"
 check "  X-Cache: miss" header_is X-Cache miss
 check "  Last-Modified: the original's" header_is Last-Modified "$orig_lm"
-wait_log_line
+wait_log_line " /photo2mp.jpg "
 check "  its log line has img_ms (it decoded)" line_has_img_ms
 check "the derivative appears at $key" wait_object "$key"
 check "  with metadata source-etag = the original's ETag" source_etag_is "$key" "$orig_etag"
@@ -88,8 +88,12 @@ check "  Content-Type image/webp" header_is Content-Type image/webp
 check "  Content-Length of the body" header_is Content-Length "$(wc -c <"$T/miss.body")"
 check "  Cache-Control from the config" header_is Cache-Control "public, max-age=60"
 check "  Last-Modified: the original's, as on the miss" header_is Last-Modified "$orig_lm"
-wait_log_line
+wait_log_line " /photo2mp.jpg "
 check "  served without decoding (no img_ms in its log line)" line_lacks_img_ms
+
+http HEAD "$BASE/photo2mp.jpg?w=400&fm=webp" -H "X-API-Key: $KEY_WEB"
+check "HEAD of the cached derivative: 200, X-Cache: hit" header_is X-Cache hit
+check "  Content-Length of the GET's body" header_is Content-Length "$(wc -c <"$T/miss.body")"
 
 tget "/photo2mp.jpg?q=82&fm=webp&rotate=0&w=400"
 check "an equivalent request (order, explicit defaults): hit" header_is X-Cache hit
@@ -114,6 +118,7 @@ name_case /quads.png "w=150&h=150&fit=fill&q=82" resized/w-150_h-150_fit-fill/qu
 name_case /quads.png "w=050" resized/w-50/quads.png
 name_case /photo2mp.jpg "w=50&fm=auto" resized/w-50_fm-auto/photo2mp.jpg
 name_case /sub/dir/deep.png "w=10" resized/w-10/sub/dir/deep.png
+name_case /with%20space.png "w=10" "resized/w-10/with space.png"
 
 # --- an overwritten original ------------------------------------------------------------
 key=resized/w-150/changing.png
@@ -131,11 +136,11 @@ save_response changed
 check "original overwritten (thirds.png): the next request is a miss" header_is X-Cache miss
 check "  with a new ETag" test "$(hdr ETag)" != "$e1"
 check "  and the new image (bottom-right blue, not the old yellow)" body_colour_at 140 75 blue
-wait_log_line
+wait_log_line " /changing.png "
 check "  decoded afresh (img_ms in its log line)" line_has_img_ms
 poll_source_etag() {
 	local i
-	for i in $(seq 15); do
+	for _ in $(seq 15); do
 		source_etag_is "$key" "$new_etag" >/dev/null && return 0
 		sleep 0.2
 	done
@@ -152,6 +157,13 @@ upload "$GEN/quads.png" "${PREFIX}changing.png"
 tget "/changing.png?w=150"
 check "original changed back to quads.png: miss, the quads image again" body_quads_are "red green blue yellow"
 check "  X-Cache: miss" header_is X-Cache miss
+
+# A deleted original: its derivative must not outlive it.
+tget "/sub/dir/deep.png?w=10"
+check "deep.png?w=10 again: a hit" header_is X-Cache hit
+aws_s3 s3 rm --only-show-errors "s3://$BUCKET/${PREFIX}sub/dir/deep.png"
+tget "/sub/dir/deep.png?w=10"
+ok_json_error "original deleted, its derivative still in S3: 404" 404
 
 # --- a changed default quality ----------------------------------------------------------
 tget "/photo2mp.jpg?w=800"
@@ -214,18 +226,19 @@ CFG_RESIZED_PREFIX=original-images/resized/ write_config "$T/o2.ini"
 check "resized_prefix inside originals_prefix: refused" refused "$T/o2.ini"
 PREFIX=img/ CFG_RESIZED_PREFIX=im write_config "$T/o3.ini"
 check "originals_prefix (img/) inside resized_prefix (im): refused" refused "$T/o3.ini"
-PREFIX= write_config "$T/o4.ini"
+PREFIX='' write_config "$T/o4.ini"
 check "empty originals_prefix: refused" refused "$T/o4.ini"
-CFG_RESIZED_PREFIX= write_config "$T/o5.ini"
+CFG_RESIZED_PREFIX='' write_config "$T/o5.ini"
 check "empty resized_prefix: refused" refused "$T/o5.ini"
 PREFIX=img/ CFG_RESIZED_PREFIX=img-resized/ write_config "$T/o6.ini"
 check "img/ and img-resized/ do not overlap: accepted" "$IMGSVC" -t -c "$T/o6.ini"
 
-only_originals() { # the originals untouched: the same 5 keys and ETags
+only_originals() { # the originals untouched: the same 4 keys (deep.png deleted by the test), photo2mp's ETag
 	list_keys >"$T/all-keys" || return 1
 	grep "^$PREFIX" "$T/all-keys" | sort >"$T/keys"
-	printf '%s\n' "${PREFIX}changing.png" "${PREFIX}orient-6.jpg" "${PREFIX}photo2mp.jpg" \
-		"${PREFIX}quads.png" "${PREFIX}sub/dir/deep.png" | sort | diff - "$T/keys" || return 1
+	printf '%s\n' "${PREFIX}changing.png" "${PREFIX}photo2mp.jpg" \
+		"${PREFIX}quads.png" "${PREFIX}with space.png" |
+		sort | diff - "$T/keys" || return 1
 	test "$(s3_etag "${PREFIX}photo2mp.jpg")" = "$orig_etag"
 }
 check "nothing was written under $PREFIX" only_originals

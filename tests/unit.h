@@ -27,5 +27,6 @@ void unit_probe(void);
 void unit_params(void);
 void unit_geom(void);
 void unit_http(void);
+void unit_plan(void);
 
 #endif
