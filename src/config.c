@@ -22,56 +22,81 @@
 #include "buf.h"
 #include "probe.h"
 
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif
 
-enum opt_type { OPT_STRING, OPT_LONG, OPT_BOOL, OPT_ADDRESSING, OPT_FORMATS };
+enum opt_type { OPT_STRING, OPT_LONG, OPT_BOOL, OPT_CHOICE, OPT_FORMATS };
 
 struct opt {
 	const char *section;
 	const char *name;
 	enum opt_type type;
 	const char *def;
-	long long min, max; /* OPT_LONG */
-	size_t offset;      /* into struct cfg */
+	long long min, max;  /* OPT_LONG */
+	size_t offset;       /* into struct cfg */
+	const char *choices; /* OPT_CHOICE: "a|b|c", stored as the index (an enum) */
 };
 
 #define OFF(field) offsetof(struct cfg, field)
 
 static const struct opt options[] = {
-    {"server", "max_width", OPT_LONG, "2000", 0, 100000, OFF(server.max_width)},
-    {"server", "max_source_bytes", OPT_LONG, "52428800", 1, 1LL << 40,
-     OFF(server.max_source_bytes)},
+    {"server", "max_width", OPT_LONG, "2000", 0, 100000, OFF(server.max_width), NULL},
+    {"server", "max_source_bytes", OPT_LONG, "52428800", 1, 1LL << 40, OFF(server.max_source_bytes),
+     NULL},
     {"server", "max_source_pixels", OPT_LONG, "100000000", 1, 1LL << 40,
-     OFF(server.max_source_pixels)},
+     OFF(server.max_source_pixels), NULL},
     {"server", "max_output_dimension", OPT_LONG, "4000", 1, 100000,
-     OFF(server.max_output_dimension)},
-    {"server", "quality", OPT_LONG, "82", 1, 100, OFF(server.quality)},
-    {"server", "formats", OPT_FORMATS, "jpeg png gif webp", 0, 0, OFF(server.formats)},
-    {"server", "derivative_cache", OPT_BOOL, "yes", 0, 0, OFF(server.derivative_cache)},
+     OFF(server.max_output_dimension), NULL},
+    {"server", "quality", OPT_LONG, "82", 1, 100, OFF(server.quality), NULL},
+    {"server", "formats", OPT_FORMATS, "jpeg png gif webp", 0, 0, OFF(server.formats), NULL},
+    {"server", "derivative_cache", OPT_BOOL, "yes", 0, 0, OFF(server.derivative_cache), NULL},
     {"server", "cache_control", OPT_STRING, "public, max-age=86400", 0, 0,
-     OFF(server.cache_control)},
-    {"s3", "bucket", OPT_STRING, NULL, 0, 0, OFF(s3.bucket)},
-    {"s3", "region", OPT_STRING, "us-east-1", 0, 0, OFF(s3.region)},
-    {"s3", "endpoint", OPT_STRING, "", 0, 0, OFF(s3.endpoint)},
-    {"s3", "addressing", OPT_ADDRESSING, "auto", 0, 0, OFF(s3.addressing)},
-    {"s3", "originals_prefix", OPT_STRING, "original-images/", 0, 0, OFF(s3.originals_prefix)},
-    {"s3", "resized_prefix", OPT_STRING, "resized/", 0, 0, OFF(s3.resized_prefix)},
-    {"s3", "access_key_id", OPT_STRING, "", 0, 0, OFF(s3.access_key_id)},
-    {"s3", "secret_access_key", OPT_STRING, "", 0, 0, OFF(s3.secret_access_key)},
-    {"s3", "session_token", OPT_STRING, "", 0, 0, OFF(s3.session_token)},
-    {"s3", "imds", OPT_BOOL, "yes", 0, 0, OFF(s3.imds)},
-    {"s3", "connect_timeout_ms", OPT_LONG, "2000", 1, 600000, OFF(s3.connect_timeout_ms)},
-    {"s3", "timeout_ms", OPT_LONG, "10000", 1, 3600000, OFF(s3.timeout_ms)},
-    {"s3", "retries", OPT_LONG, "2", 0, 10, OFF(s3.retries)},
-    {"s3", "verify_tls", OPT_BOOL, "yes", 0, 0, OFF(s3.verify_tls)},
-    {"s3", "ca_file", OPT_STRING, "", 0, 0, OFF(s3.ca_file)},
+     OFF(server.cache_control), NULL},
+    {"s3", "bucket", OPT_STRING, NULL, 0, 0, OFF(s3.bucket), NULL},
+    {"s3", "region", OPT_STRING, "us-east-1", 0, 0, OFF(s3.region), NULL},
+    {"s3", "endpoint", OPT_STRING, "", 0, 0, OFF(s3.endpoint), NULL},
+    {"s3", "addressing", OPT_CHOICE, "auto", 0, 0, OFF(s3.addressing), "auto|virtual|path"},
+    {"s3", "originals_prefix", OPT_STRING, "original-images/", 0, 0, OFF(s3.originals_prefix),
+     NULL},
+    {"s3", "resized_prefix", OPT_STRING, "resized/", 0, 0, OFF(s3.resized_prefix), NULL},
+    {"s3", "access_key_id", OPT_STRING, "", 0, 0, OFF(s3.access_key_id), NULL},
+    {"s3", "secret_access_key", OPT_STRING, "", 0, 0, OFF(s3.secret_access_key), NULL},
+    {"s3", "session_token", OPT_STRING, "", 0, 0, OFF(s3.session_token), NULL},
+    {"s3", "imds", OPT_BOOL, "yes", 0, 0, OFF(s3.imds), NULL},
+    {"s3", "connect_timeout_ms", OPT_LONG, "2000", 1, 600000, OFF(s3.connect_timeout_ms), NULL},
+    {"s3", "timeout_ms", OPT_LONG, "10000", 1, 3600000, OFF(s3.timeout_ms), NULL},
+    {"s3", "retries", OPT_LONG, "2", 0, 10, OFF(s3.retries), NULL},
+    {"s3", "verify_tls", OPT_BOOL, "yes", 0, 0, OFF(s3.verify_tls), NULL},
+    {"s3", "ca_file", OPT_STRING, "", 0, 0, OFF(s3.ca_file), NULL},
+    {"limits", "state_file", OPT_STRING, LOCALSTATEDIR "/lib/imgsvc/state", 0, 0,
+     OFF(limits.state_file), NULL},
+    {"limits", "backend", OPT_CHOICE, "local", 0, 0, OFF(limits.backend), "local|redis"},
+    {"limits", "redis_host", OPT_STRING, "127.0.0.1", 0, 0, OFF(limits.redis_host), NULL},
+    {"limits", "redis_port", OPT_LONG, "6379", 1, 65535, OFF(limits.redis_port), NULL},
+    {"limits", "redis_password", OPT_STRING, "", 0, 0, OFF(limits.redis_password), NULL},
+    {"limits", "redis_prefix", OPT_STRING, "imgsvc:", 0, 0, OFF(limits.redis_prefix), NULL},
+    {"limits", "redis_timeout_ms", OPT_LONG, "100", 1, 60000, OFF(limits.redis_timeout_ms), NULL},
+    {"limits", "redis_failure", OPT_CHOICE, "open", 0, 0, OFF(limits.redis_fail_open),
+     "closed|open"},
 };
 
-static const char *const key_options[] = {"key", "sha256", "enabled"};
-
 #define KEY_SECTION "key "
+#define PLAN_SECTION "plan "
+
+/* Sections with a name ([key NAME], [plan NAME]) and [metrics], and their keys. */
+static const struct {
+	const char *prefix; /* "key " matches "[key NAME]"; "metrics" only itself */
+	bool named;
+	const char *keys; /* "a|b|c" */
+} open_sections[] = {
+    {KEY_SECTION, true, "key|sha256|enabled|plan"},
+    {PLAN_SECTION, true, "rate|burst|quota|period"},
+    {"metrics", false, "key|sha256"},
+};
 
 struct loader {
 	const char *file;
@@ -80,11 +105,11 @@ struct loader {
 	bool failed;
 };
 
-__attribute__((format(printf, 4, 5))) static void fail(struct loader *ld, const char *section,
+__attribute__((format(printf, 4, 5))) static bool fail(struct loader *ld, const char *section,
 						       const char *key, const char *fmt, ...)
 {
 	if (ld->failed)
-		return;
+		return false;
 	ld->failed = true;
 	struct buf b = BUF_INIT;
 	buf_puts(&b, ld->file);
@@ -99,6 +124,7 @@ __attribute__((format(printf, 4, 5))) static void fail(struct loader *ld, const 
 	va_end(ap);
 	snprintf(ld->err, ld->errlen, "%s", b.data);
 	buf_free(&b);
+	return false;
 }
 
 static bool parse_bool(const char *v, bool *out)
@@ -125,6 +151,22 @@ static bool parse_integer(const char *v, long long min, long long max, long long
 		return false;
 	*out = n;
 	return true;
+}
+
+/* v among "a|b|c" -> its index. */
+static bool parse_choice(const char *choices, const char *v, long long *index)
+{
+	size_t vlen = strlen(v);
+	long long i = 0;
+	for (const char *c = choices; *c; i++) {
+		size_t n = strcspn(c, "|");
+		if (n == vlen && strncmp(c, v, n) == 0) {
+			*index = i;
+			return true;
+		}
+		c += n + (c[n] == '|');
+	}
+	return false;
 }
 
 /* "jpeg png, webp" -> a bit per format; false on an unknown word or none. */
@@ -194,16 +236,13 @@ static void set_option(struct loader *ld, struct cfg *cfg, const struct opt *o, 
 			fail(ld, o->section, o->name,
 			     "expected a list of jpeg, png, gif and webp, got '%s'", v);
 		break;
-	case OPT_ADDRESSING:
-		if (strcmp(v, "auto") == 0)
-			*(enum cfg_addressing *)field = CFG_ADDR_AUTO;
-		else if (strcmp(v, "virtual") == 0)
-			*(enum cfg_addressing *)field = CFG_ADDR_VIRTUAL;
-		else if (strcmp(v, "path") == 0)
-			*(enum cfg_addressing *)field = CFG_ADDR_PATH;
+	case OPT_CHOICE:
+		if (!parse_choice(o->choices, v, &n))
+			fail(ld, o->section, o->name, "expected one of %s, got '%s'", o->choices, v);
+		else if (o->offset == OFF(limits.redis_fail_open))
+			*(bool *)field = n == 1;
 		else
-			fail(ld, o->section, o->name, "expected auto, virtual or path, got '%s'",
-			     v);
+			*(int *)field = (int)n;
 		break;
 	}
 }
@@ -249,7 +288,20 @@ static void load_key(struct loader *ld, struct cfg *cfg, dictionary *d, const ch
 	buf_reset(&k);
 	buf_printf(&k, "%s:enabled", sec);
 	enabled = iniparser_getstring(d, k.data, NULL);
+	buf_reset(&k);
+	buf_printf(&k, "%s:plan", sec);
+	const char *plan = iniparser_getstring(d, k.data, NULL);
 	buf_free(&k);
+	int plan_index = -1;
+	if (plan) {
+		for (size_t i = 0; i < cfg->n_plans; i++)
+			if (strcasecmp(cfg->plans[i].name, plan) == 0)
+				plan_index = (int)i;
+		if (plan_index < 0) {
+			fail(ld, sec, "plan", "no [plan %s] section", plan);
+			return;
+		}
+	}
 
 	if ((key != NULL) == (sha != NULL)) {
 		fail(ld, sec, key ? "sha256" : "key", "give exactly one of key and sha256");
@@ -277,12 +329,119 @@ static void load_key(struct loader *ld, struct cfg *cfg, dictionary *d, const ch
 			return;
 		}
 	}
-	auth_add(&cfg->keys, name, digest, on);
+	auth_add(&cfg->keys, name, digest, on)->plan = plan_index;
+}
+
+/* Reads sec:name, or NULL. */
+static const char *get(dictionary *d, const char *sec, const char *name)
+{
+	struct buf k = BUF_INIT;
+	buf_printf(&k, "%s:%s", sec, name);
+	const char *v = iniparser_getstring(d, k.data, NULL);
+	buf_free(&k);
+	return v;
+}
+
+static bool parse_rate(const char *v, double *out)
+{
+	char *end;
+	errno = 0;
+	double r = strtod(v, &end);
+	if (errno || end == v || *end || !(r > 0) || r > 1e6)
+		return false;
+	*out = r;
+	return true;
+}
+
+/* Loads one [plan NAME] section: a throttle, a quota, or both. */
+static bool load_plan(struct loader *ld, struct cfg *cfg, dictionary *d, const char *sec)
+{
+	const char *name = sec + strlen(PLAN_SECTION);
+	const char *rate = get(d, sec, "rate"), *burst = get(d, sec, "burst");
+	const char *quota = get(d, sec, "quota"), *period = get(d, sec, "period");
+	struct plan p = {0};
+	long long n;
+
+	while (*name == ' ')
+		name++;
+	if (!valid_key_name(name))
+		return fail(ld, sec, NULL,
+			    "plan name must be 1 to 64 letters, digits, '-', '_' or '.'");
+	if (!rate && !quota)
+		return fail(ld, sec, NULL, "a plan needs a rate, a quota, or both");
+	if (rate && !parse_rate(rate, &p.rate))
+		return fail(ld, sec, "rate",
+			    "expected requests per second above 0, up to 1000000, got '%s'", rate);
+	if (burst && !rate)
+		return fail(ld, sec, "burst", "needs a rate");
+	if (burst && !parse_integer(burst, 1, 1000000000, &n))
+		return fail(ld, sec, "burst",
+			    "expected a whole number from 1 to 1000000000, got '%s'", burst);
+	/* Without a burst, the bucket holds one second of rate (at least one request). */
+	p.burst = burst ? n : (rate ? (int64_t)(p.rate + 0.999999) : 0);
+	if (p.burst < 1 && rate)
+		p.burst = 1;
+	if (quota && !parse_integer(quota, 1, 1000000000000LL, &n))
+		return fail(ld, sec, "quota", "expected a whole number from 1, got '%s'", quota);
+	p.quota = quota ? n : 0;
+	if (quota && !period)
+		return fail(ld, sec, "period", "a quota needs a period: day, week or month");
+	if (period && !quota)
+		return fail(ld, sec, "period", "needs a quota");
+	if (period && (p.period = plan_period_parse(period)) == PERIOD_NONE)
+		return fail(ld, sec, "period", "expected day, week or month, got '%s'", period);
+	cfg->plans = xrealloc(cfg->plans, (cfg->n_plans + 1) * sizeof *cfg->plans);
+	p.name = xstrdup(name);
+	cfg->plans[cfg->n_plans++] = p;
+	return true;
+}
+
+/* [metrics]: the admin key that may read {mount}/_imgsvc/metrics. */
+static bool load_metrics(struct loader *ld, struct cfg *cfg, dictionary *d)
+{
+	const char *key = get(d, "metrics", "key"), *sha = get(d, "metrics", "sha256");
+	if (!key && !sha)
+		return true;
+	if (key && sha)
+		return fail(ld, "metrics", "sha256", "give exactly one of key and sha256");
+	if (key && strlen(key) < 8)
+		return fail(ld, "metrics", "key", "must be at least 8 characters");
+	if (key)
+		crypto_sha256(key, strlen(key), cfg->metrics_digest);
+	else if (!crypto_unhex(sha, cfg->metrics_digest, SHA256_LEN))
+		return fail(ld, "metrics", "sha256", "expected 64 hex digits");
+	cfg->has_metrics_key = true;
+	return true;
 }
 
 static bool is_key_section(const char *sec)
 {
 	return strncmp(sec, KEY_SECTION, strlen(KEY_SECTION)) == 0;
+}
+
+static bool is_plan_section(const char *sec)
+{
+	return strncmp(sec, PLAN_SECTION, strlen(PLAN_SECTION)) == 0;
+}
+
+/* The open_sections entry sec belongs to, or -1. */
+static int open_section(const char *sec)
+{
+	for (size_t i = 0; i < sizeof open_sections / sizeof open_sections[0]; i++) {
+		size_t n = strlen(open_sections[i].prefix);
+		if (open_sections[i].named ? strncmp(sec, open_sections[i].prefix, n) == 0
+					   : strcmp(sec, open_sections[i].prefix) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+static bool fixed_section(const char *sec)
+{
+	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+		if (strcmp(options[i].section, sec) == 0)
+			return true;
+	return false;
 }
 
 /* Every dictionary entry must be a known section or a known key in one. */
@@ -294,10 +453,11 @@ static void check_entries(struct loader *ld, dictionary *d)
 			continue;
 		const char *colon = strrchr(entry, ':');
 		if (!colon) {
-			if (strcmp(entry, "server") && strcmp(entry, "s3") &&
-			    !is_key_section(entry))
+			if (!fixed_section(entry) && open_section(entry) < 0)
 				fail(ld, entry, NULL,
-				     "unknown section (expected [server], [s3] or [key NAME])");
+				     "unknown section (expected [server], [s3], [limits], "
+				     "[metrics], "
+				     "[key NAME] or [plan NAME])");
 			continue;
 		}
 		size_t seclen = (size_t)(colon - entry);
@@ -305,18 +465,15 @@ static void check_entries(struct loader *ld, dictionary *d)
 		memcpy(sec, entry, seclen);
 		sec[seclen] = '\0';
 		const char *name = colon + 1;
-		if (seclen == 0) {
+		int open = seclen ? open_section(sec) : -1;
+		long long ignored;
+		if (seclen == 0)
 			fail(ld, NULL, name, "key outside any section");
-		} else if (is_key_section(sec)) {
-			bool known = false;
-			for (size_t k = 0; k < sizeof key_options / sizeof key_options[0]; k++)
-				known |= strcmp(name, key_options[k]) == 0;
-			if (!known)
-				fail(ld, sec, name,
-				     "unknown key (expected key, sha256 or enabled)");
-		} else if (!find_option(sec, name)) {
+		else if (open >= 0 && !parse_choice(open_sections[open].keys, name, &ignored))
+			fail(ld, sec, name, "unknown key (expected one of %s)",
+			     open_sections[open].keys);
+		else if (open < 0 && !find_option(sec, name))
 			fail(ld, sec, name, "unknown key");
-		}
 		free(sec);
 	}
 }
@@ -378,6 +535,16 @@ static void check_rules(struct loader *ld, struct cfg *cfg)
 	for (const char *p = cfg->server.cache_control; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			fail(ld, "server", "cache_control", "contains a control character");
+#ifndef HAVE_REDIS
+	if (cfg->limits.backend == CFG_BACKEND_REDIS)
+		fail(ld, "limits", "backend",
+		     "this imgsvc was built without Redis support (configure --with-redis, "
+		     "Debian package libhiredis-dev)");
+#endif
+	if (!*cfg->limits.state_file && cfg->n_plans && cfg->limits.backend == CFG_BACKEND_LOCAL)
+		fail(ld, "limits", "state_file", "usage plans need a state file");
+	if (*cfg->limits.state_file && cfg->limits.state_file[0] != '/')
+		fail(ld, "limits", "state_file", "must be an absolute path");
 	if (cfg->keys.n == 0)
 		fail(ld, NULL, NULL, "no [key NAME] section: at least one API key is required");
 }
@@ -442,11 +609,19 @@ struct cfg *cfg_load(const char *path, char *err, size_t errlen)
 		else if (!o->def)
 			fail(&ld, o->section, o->name, "required");
 	}
+	/* Plans first: keys name them. */
+	for (int i = 0; i < iniparser_getnsec(d) && !ld.failed; i++) {
+		const char *sec = iniparser_getsecname(d, i);
+		if (sec && is_plan_section(sec))
+			load_plan(&ld, cfg, d, sec);
+	}
 	for (int i = 0; i < iniparser_getnsec(d) && !ld.failed; i++) {
 		const char *sec = iniparser_getsecname(d, i);
 		if (sec && is_key_section(sec))
 			load_key(&ld, cfg, d, sec);
 	}
+	if (!ld.failed)
+		load_metrics(&ld, cfg, d);
 	iniparser_freedict(d);
 	if (!ld.failed)
 		check_rules(&ld, cfg);
@@ -466,6 +641,9 @@ void cfg_free(struct cfg *cfg)
 		if (options[i].type == OPT_STRING)
 			free(*(char **)((char *)cfg + options[i].offset));
 	auth_table_free(&cfg->keys);
+	for (size_t i = 0; i < cfg->n_plans; i++)
+		free(cfg->plans[i].name);
+	free(cfg->plans);
 	free(cfg->path);
 	free(cfg);
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "auth.h"
+#include "plan.h"
 
 enum cfg_addressing { CFG_ADDR_AUTO, CFG_ADDR_VIRTUAL, CFG_ADDR_PATH };
 
@@ -45,11 +46,29 @@ struct cfg_server {
 	char *cache_control;            /* "" for none */
 };
 
+enum cfg_backend { CFG_BACKEND_LOCAL, CFG_BACKEND_REDIS };
+
+struct cfg_limits {
+	char *state_file;         /* the host's shared state (usage, limits, metrics) */
+	enum cfg_backend backend; /* where usage-plan counters live */
+	char *redis_host;         /* host name, address, or Unix socket path */
+	long long redis_port;
+	char *redis_password; /* "" for none */
+	char *redis_prefix;   /* prefix of imgsvc's keys in Redis */
+	long long redis_timeout_ms;
+	bool redis_fail_open; /* Redis unreachable: admit (true) or refuse with 503 */
+};
+
 struct cfg {
 	char *path; /* the file this came from */
 	struct cfg_server server;
 	struct cfg_s3 s3;
+	struct cfg_limits limits;
 	struct auth_table keys;
+	struct plan *plans; /* [plan NAME] sections; auth_key.plan indexes this */
+	size_t n_plans;
+	bool has_metrics_key; /* [metrics] key or sha256 given */
+	unsigned char metrics_digest[SHA256_LEN];
 };
 
 /*

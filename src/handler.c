@@ -28,12 +28,16 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "crypto.h"
 #include "http.h"
 #include "img.h"
 #include "params.h"
 #include "path.h"
 #include "probe.h"
 #include "reqlog.h"
+#ifdef HAVE_REDIS
+#include "redislimit.h"
+#endif
 #include "status.h"
 
 /* How much of an original may be held while looking for its dimensions. */
@@ -79,6 +83,7 @@ struct fetch {
 	struct buf data;   /* sniffed bytes, or the whole original */
 	struct probe_info info;
 	enum probe_result probed;
+	bool judge_here; /* the client's conditions are judged here, not by S3 */
 	const char *detail;
 	struct s3_sink sink; /* ctx points back at this fetch */
 };
@@ -88,6 +93,52 @@ static long long now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wall-clock milliseconds: usage-plan periods are UTC days, weeks, months. */
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Asks the key's usage plan whether this request may go on. When Redis
+ * cannot be asked the configured policy decides, and the failure is logged
+ * (at most once a minute per process, so a Redis outage does not flood the
+ * log).
+ */
+static enum status admit(const struct app *app, const struct auth_key *who, long long *retry_after)
+{
+	const struct plan *plan = &app->cfg->plans[who->plan];
+	enum plan_verdict v = PLAN_ALLOW;
+	int64_t retry = 0;
+
+	if (app->redis) {
+#ifdef HAVE_REDIS
+		static long long last_warning;
+		char err[256];
+		if (redis_admit(app->redis, who->name, plan, &v, &retry, err, sizeof err) < 0) {
+			bool open = app->cfg->limits.redis_fail_open;
+			if (now_ms() - last_warning > 60000 || last_warning == 0) {
+				log_msg("warning",
+					"usage-plan backend Redis unavailable (%s): failing %s",
+					err,
+					open ? "open (admitting)" : "closed (refusing with 503)");
+				last_warning = now_ms();
+			}
+			*retry_after = open ? 0 : 1;
+			return open ? ST_OK : ST_UNAVAILABLE;
+		}
+#endif
+	} else if (app->state) {
+		v = state_admit(app->state, who->name, plan, wall_ms(), &retry);
+	}
+	*retry_after = retry;
+	return v == PLAN_ALLOW          ? ST_OK
+	       : v == PLAN_RATE_LIMITED ? ST_RATE_LIMITED
+					: ST_QUOTA_EXCEEDED;
 }
 
 static void put_header(struct buf *h, const char *name, const char *value)
@@ -138,7 +189,8 @@ static void json_escape(struct buf *b, const char *s)
 	}
 }
 
-static void send_error(struct response *r, enum status st, const char *message)
+static void send_error(struct response *r, enum status st, const char *message,
+		       long long retry_after)
 {
 	struct buf body = BUF_INIT, h = BUF_INIT;
 	buf_puts(&body, "{\"message\":\"");
@@ -149,6 +201,8 @@ static void send_error(struct response *r, enum status st, const char *message)
 	put_header(&h, "Cache-Control", "no-store");
 	if (st == ST_BAD_METHOD)
 		put_header(&h, "Allow", "GET, HEAD");
+	if (retry_after > 0)
+		buf_printf(&h, "Retry-After: %lld\r\n", retry_after);
 	send_headers(r, status_http(st), status_reason(st), &h);
 	send_body(r, body.data, body.len);
 	buf_free(&body);
@@ -167,16 +221,20 @@ static void put_cache_headers(struct buf *h, const struct app *app, const struct
 }
 
 /*
- * Answers 304 when the client's copy is current: If-None-Match against the
- * ETag, else If-Modified-Since against Last-Modified (RFC 9110 §13.2.2).
+ * true when the client's copy is current: If-None-Match against the ETag,
+ * else If-Modified-Since against Last-Modified (RFC 9110 §13.2.2).
  */
+static bool client_has(const struct response *r, const char *etag, const char *last_modified)
+{
+	return r->if_none_match ? http_etag_matches(r->if_none_match, etag)
+				: http_not_modified_since(r->if_modified_since, last_modified);
+}
+
+/* Answers 304 when the client's copy is current. */
 static bool answer_not_modified(const struct app *app, struct response *r,
 				const struct image_meta *m)
 {
-	bool fresh = r->if_none_match
-			 ? http_etag_matches(r->if_none_match, m->etag)
-			 : http_not_modified_since(r->if_modified_since, m->last_modified);
-	if (!fresh)
+	if (!client_has(r, m->etag, m->last_modified))
 		return false;
 	struct buf h = BUF_INIT;
 	put_cache_headers(&h, app, m);
@@ -215,7 +273,12 @@ static void start_pass(struct fetch *f)
 			       NULL,
 			       false};
 	f->mode = MODE_PASS;
-	send_image(f->app, f->resp, &m, f->data.data, f->data.len);
+	if (f->judge_here && answer_not_modified(f->app, f->resp, &m)) {
+		/* 304: no body; the transfer from S3 stops at the next piece. */
+		f->resp->head_only = true;
+	} else {
+		send_image(f->app, f->resp, &m, f->data.data, f->data.len);
+	}
 	buf_free(&f->data);
 }
 
@@ -279,7 +342,7 @@ static enum status choose_mode(struct fetch *f, bool complete)
 	/* A client holding the current downscaled copy needs no bytes. */
 	char etag[HTTP_ETAG_LEN];
 	clamp_etag(f->app, f->obj.etag, etag);
-	if (f->resp->if_none_match && http_etag_matches(f->resp->if_none_match, etag))
+	if (client_has(f->resp, etag, f->obj.last_modified))
 		return ST_NOT_MODIFIED;
 	f->mode = MODE_CLAMP;
 	return ST_OK;
@@ -396,20 +459,29 @@ static enum status transform_and_send(struct fetch *f, const struct params *p,
 static enum status serve_original(const struct app *app, struct response *resp, const char *key,
 				  struct reqlog *log, struct buf *detail)
 {
-	struct fetch f = {.app = app, .resp = resp, .mode = MODE_SNIFF};
-	/* Conditions S3 can judge itself: they name S3's own ETag and date. */
-	enum status st =
-	    get_original(&f, key, resp->if_none_match, resp->if_modified_since, log, detail);
+	struct fetch f = {.app = app, .resp = resp, .mode = MODE_SNIFF, .probed = PROBE_NEED_MORE};
 	char etag[HTTP_ETAG_LEN];
+	/*
+	 * One strong tag, the form browsers send back, S3 judges exactly as we
+	 * would: forward it, so a 304 costs no body. Anything else (a list,
+	 * weak tags, "*", If-Modified-Since alone) is judged here once S3's
+	 * headers arrive, then the transfer stops.
+	 */
+	const char *forward =
+	    http_single_strong_etag(resp->if_none_match) ? resp->if_none_match : NULL;
+	f.judge_here = !forward && (resp->if_none_match || resp->if_modified_since);
+	enum status st = get_original(&f, key, forward, NULL, log, detail);
 
-	if (st == ST_NOT_MODIFIED && f.mode != MODE_CLAMP) {
+	if (st == ST_NOT_MODIFIED && f.mode == MODE_SNIFF && f.probed == PROBE_OK) {
+		/* Judged here against the downscaled copy's ETag (choose_mode). */
+		clamp_etag(app, f.obj.etag, etag);
+		struct image_meta m = {.etag = etag, .last_modified = f.obj.last_modified};
+		answer_not_modified(app, resp, &m);
+		st = ST_OK;
+	} else if (st == ST_NOT_MODIFIED) {
+		/* S3 matched its own ETag: the client holds the unchanged original. */
 		struct image_meta m = {.etag = f.obj.etag, .last_modified = f.obj.last_modified};
 		struct buf h = BUF_INIT;
-		if (f.probed == PROBE_OK && app->cfg->server.max_width &&
-		    f.info.width > (unsigned long)app->cfg->server.max_width) {
-			clamp_etag(app, f.obj.etag, etag);
-			m.etag = etag;
-		}
 		put_cache_headers(&h, app, &m);
 		send_headers(resp, 304, "Not Modified", &h);
 		buf_free(&h);
@@ -477,7 +549,11 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 				    (int)app->cfg->server.quality};
 	struct buf canon = BUF_INIT, dkey = BUF_INIT;
 	struct collected cached = {BUF_INIT, app->cfg->server.max_source_bytes};
-	struct fetch f = {.app = app, .resp = resp, .mode = MODE_SNIFF, .collect_only = true};
+	struct fetch f = {.app = app,
+			  .resp = resp,
+			  .mode = MODE_SNIFF,
+			  .collect_only = true,
+			  .probed = PROBE_NEED_MORE};
 	struct s3_object dobj;
 	struct image_meta m = {.vary_accept = p->fm == FM_AUTO};
 	char etag[HTTP_ETAG_LEN], var[32], inm[200];
@@ -505,7 +581,8 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 		m.length = (long long)cached.data.len;
 		m.etag = etag;
 		/* S3 sends Last-Modified with a 304; not every S3-compatible store does. */
-		m.last_modified = *f.obj.last_modified ? f.obj.last_modified : dobj.last_modified;
+		m.last_modified =
+		    *f.obj.last_modified ? f.obj.last_modified : dobj.source_last_modified;
 		m.cache = log->cache = "hit";
 		if (!answer_not_modified(app, resp, &m))
 			send_image(app, resp, &m, cached.data.data, cached.data.len);
@@ -526,6 +603,8 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 		http_unquote_etag(f.obj.etag, bare, sizeof bare);
 		buf_puts(&later->source_etag, bare);
 		snprintf(later->variant, sizeof later->variant, "%s", var);
+		snprintf(later->source_last_modified, sizeof later->source_last_modified, "%s",
+			 f.obj.last_modified);
 		buf_append(&later->key, dkey.data, dkey.len);
 		later->pending = true;
 	}
@@ -539,8 +618,38 @@ out:
 	return st;
 }
 
-static enum status serve_reserved(struct response *resp, const char *path, const char **why)
+/* Prometheus metrics of the whole host, for the holder of the metrics key. */
+static enum status serve_metrics(const struct app *app, struct response *resp,
+				 const char *presented, const char **why)
 {
+	unsigned char d[SHA256_LEN];
+
+	if (!app->cfg->has_metrics_key || !app->state) {
+		*why = "Metrics are not enabled (see [metrics] in the configuration)";
+		return ST_NOT_FOUND;
+	}
+	if (!presented || !*presented)
+		return ST_FORBIDDEN;
+	crypto_sha256(presented, strlen(presented), d);
+	if (!crypto_equal(d, app->cfg->metrics_digest, SHA256_LEN))
+		return ST_FORBIDDEN;
+	struct buf body = BUF_INIT, h = BUF_INIT;
+	state_metrics(app->state, &body);
+	put_header(&h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	buf_printf(&h, "Content-Length: %zu\r\n", body.len);
+	put_header(&h, "Cache-Control", "no-store");
+	send_headers(resp, 200, "OK", &h);
+	send_body(resp, body.data, body.len);
+	buf_free(&body);
+	buf_free(&h);
+	return ST_OK;
+}
+
+static enum status serve_reserved(const struct app *app, struct response *resp, const char *path,
+				  const char *presented, const char **why)
+{
+	if (strcmp(path, PATH_RESERVED "metrics") == 0)
+		return serve_metrics(app, resp, presented, why);
 	if (strcmp(path, PATH_RESERVED "health") == 0) {
 		static const char body[] = "{\"status\":\"ok\"}\n";
 		struct buf h = BUF_INIT;
@@ -590,6 +699,7 @@ void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *la
 	const char *why = NULL;
 	char perr[160];
 	enum status st;
+	long long retry_after = 0;
 
 	memset(later, 0, sizeof *later);
 	if (!method || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)) {
@@ -600,7 +710,7 @@ void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *la
 	resp.if_none_match = header(rq, "HTTP_IF_NONE_MATCH");
 	resp.if_modified_since = header(rq, "HTTP_IF_MODIFIED_SINCE");
 	if (path && strncmp(path, PATH_RESERVED, strlen(PATH_RESERVED)) == 0) {
-		st = serve_reserved(&resp, path, &why);
+		st = serve_reserved(app, &resp, path, presented, &why);
 		goto done;
 	}
 	if (has_encoded_nul(uri)) {
@@ -634,6 +744,11 @@ void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *la
 		goto done;
 	}
 	log.key_name = who->name;
+	if (who->plan >= 0) {
+		st = admit(app, who, &retry_after);
+		if (st != ST_OK)
+			goto done;
+	}
 	log.s3_ms = 0;
 	if (params_is_identity(&params, &lim))
 		st = serve_original(app, &resp, key.data, &log, &detail);
@@ -646,7 +761,7 @@ done:
 	if (st == ST_NOT_MODIFIED && !resp.head_sent)
 		st = ST_INTERNAL; /* every 304 is sent where it is decided */
 	if (st != ST_OK && !resp.head_sent)
-		send_error(&resp, st, why);
+		send_error(&resp, st, why, retry_after);
 	if (!log.detail && why)
 		log.detail = why;
 	if (st != ST_OK && resp.code == 200) {
@@ -664,6 +779,20 @@ done:
 	log.bytes = resp.bytes;
 	log.total_ms = (long)(now_ms() - t0);
 	reqlog_write(&log);
+	if (app->state) {
+		struct state_request r = {
+		    .key_name = who && !(st == ST_FORBIDDEN) ? who->name : NULL,
+		    .status = resp.code,
+		    .bytes = resp.bytes,
+		    .total_s = (double)(now_ms() - t0) / 1000,
+		    .s3_s = log.s3_ms >= 0 ? (double)log.s3_ms / 1000 : -1,
+		    .cache = !log.cache                      ? 0
+			     : strcmp(log.cache, "hit") == 0 ? 1
+							     : 2,
+		    .now_ms = wall_ms(),
+		};
+		state_record(app->state, &r);
+	}
 	buf_free(&key);
 	buf_free(&detail);
 }
@@ -677,7 +806,8 @@ void handle_deferred(const struct app *app, struct deferred *later)
 				   .body_len = later->out.len,
 				   .content_type = probe_mime(later->out.format),
 				   .source_etag = later->source_etag.data,
-				   .variant = later->variant};
+				   .variant = later->variant,
+				   .source_last_modified = later->source_last_modified};
 		struct s3_result res;
 		enum status st = s3_request(app->s3, &op, &res);
 		if (st != ST_OK)

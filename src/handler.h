@@ -10,20 +10,26 @@
 #include "config.h"
 #include "img.h"
 #include "s3.h"
+#include "state.h"
+
+struct redis_limiter;
 
 /* What lives as long as the process and every request uses. */
 struct app {
 	const struct cfg *cfg;
 	struct s3_client *s3;
+	struct state *state;         /* the host's shared state; NULL when none */
+	struct redis_limiter *redis; /* usage-plan counters in Redis; NULL when local */
 };
 
 /* A derivative to write to the cache once the response is finished. */
 struct deferred {
 	bool pending;
-	struct buf key;         /* its object key */
-	struct buf source_etag; /* x-amz-meta-source-etag: the original's ETag, unquoted */
-	char variant[32];       /* x-amz-meta-imgsvc-variant */
-	struct img_output out;  /* its bytes */
+	struct buf key;                /* its object key */
+	struct buf source_etag;        /* x-amz-meta-source-etag: the original's ETag, unquoted */
+	char variant[32];              /* x-amz-meta-imgsvc-variant */
+	char source_last_modified[64]; /* x-amz-meta-source-last-modified */
+	struct img_output out;         /* its bytes */
 };
 
 /* Answers one request; fills later with work to do after FCGX_Finish_r. */

@@ -94,6 +94,17 @@ bool http_not_modified_since(const char *ims, const char *last_modified)
 	       modified <= since;
 }
 
+bool http_single_strong_etag(const char *v)
+{
+	size_t n = v ? strlen(v) : 0;
+	if (n < 2 || v[0] != '"' || v[n - 1] != '"')
+		return false;
+	for (size_t i = 1; i + 1 < n; i++)
+		if (v[i] == '"' || v[i] == ',')
+			return false;
+	return true;
+}
+
 bool http_value_safe(const char *v, size_t max)
 {
 	size_t n = v ? strlen(v) : 0;

@@ -31,6 +31,10 @@ bool http_etag_matches(const char *if_none_match, const char *etag);
  */
 bool http_not_modified_since(const char *if_modified_since, const char *last_modified);
 
+/* true when an If-None-Match value is exactly one strong tag ("abc"), the
+ * form a browser sends back and any S3 store judges as RFC 9110 does. */
+bool http_single_strong_etag(const char *v);
+
 /* true when v is 1..max bytes of printable ASCII (safe to forward). */
 bool http_value_safe(const char *v, size_t max);
 

@@ -22,6 +22,10 @@
 #include "img.h"
 #include "reqlog.h"
 #include "s3.h"
+#include "state.h"
+#ifdef HAVE_REDIS
+#include "redislimit.h"
+#endif
 
 static volatile sig_atomic_t stopping;
 
@@ -119,12 +123,29 @@ int main(int argc, char **argv)
 	};
 	struct creds_provider *creds = creds_provider_new(&copt, err, sizeof err);
 	struct s3_client *s3 = creds ? s3_client_new(&cfg->s3, creds) : NULL;
+	struct state *state = NULL;
+	struct redis_limiter *redis = NULL;
 	FCGX_Request rq;
 
 	if (!creds || !s3) {
 		fprintf(stderr, "imgsvc: %s\n", creds ? "cannot start libcurl" : err);
 		goto out;
 	}
+	if (*cfg->limits.state_file) {
+		state = state_open(cfg->limits.state_file, err, sizeof err);
+		if (!state) {
+			fprintf(stderr, "imgsvc: %s: [limits] state_file: %s\n", cfg->path, err);
+			goto out;
+		}
+	}
+#ifdef HAVE_REDIS
+	if (cfg->limits.backend == CFG_BACKEND_REDIS) {
+		struct redis_options ro = {cfg->limits.redis_host, (int)cfg->limits.redis_port,
+					   cfg->limits.redis_password, cfg->limits.redis_prefix,
+					   (long)cfg->limits.redis_timeout_ms};
+		redis = redis_limiter_new(&ro);
+	}
+#endif
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&rq, 0, 0) != 0) {
 		fprintf(stderr, "imgsvc: cannot initialise libfcgi\n");
 		goto out;
@@ -133,7 +154,7 @@ int main(int argc, char **argv)
 	log_msg("info", "started: config %s, bucket %s, endpoint %s, %zu API keys", cfg->path,
 		cfg->s3.bucket, *cfg->s3.endpoint ? cfg->s3.endpoint : "AWS", cfg->keys.n);
 
-	struct app app = {cfg, s3};
+	struct app app = {cfg, s3, state, redis};
 	struct deferred later;
 	while (!stopping) {
 		if (FCGX_Accept_r(&rq) < 0)
@@ -147,6 +168,10 @@ int main(int argc, char **argv)
 	log_msg("info", "stopping%s", stopping ? " on signal" : "");
 	rc = 0;
 out:
+#ifdef HAVE_REDIS
+	redis_limiter_free(redis);
+#endif
+	state_close(state);
 	s3_client_free(s3);
 	creds_provider_free(creds);
 	img_shutdown();

@@ -125,6 +125,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
 		copy_value(a->obj.source_etag, sizeof a->obj.source_etag, v, vlen);
 	} else if (header_is(line, len, "x-amz-meta-imgsvc-variant", &v, &vlen)) {
 		copy_value(a->obj.variant, sizeof a->obj.variant, v, vlen);
+	} else if (header_is(line, len, "x-amz-meta-source-last-modified", &v, &vlen)) {
+		copy_value(a->obj.source_last_modified, sizeof a->obj.source_last_modified, v,
+			   vlen);
 	}
 	return len;
 }
@@ -183,7 +186,7 @@ static struct curl_slist *sign(struct s3_client *c, const struct s3_op *op, cons
 			       const char *payload_hash)
 {
 	char amz_date[17];
-	struct sigv4_header hdrs[6];
+	struct sigv4_header hdrs[7];
 	size_t n = 0;
 	struct sigv4_result sig;
 	struct curl_slist *list = NULL;
@@ -196,6 +199,9 @@ static struct curl_slist *sign(struct s3_client *c, const struct s3_op *op, cons
 		hdrs[n++] = (struct sigv4_header){"x-amz-meta-imgsvc-variant", op->variant};
 	if (op->source_etag)
 		hdrs[n++] = (struct sigv4_header){"x-amz-meta-source-etag", op->source_etag};
+	if (op->source_last_modified && *op->source_last_modified)
+		hdrs[n++] = (struct sigv4_header){"x-amz-meta-source-last-modified",
+						  op->source_last_modified};
 	if (cr->session_token && *cr->session_token)
 		hdrs[n++] = (struct sigv4_header){"x-amz-security-token", cr->session_token};
 	struct sigv4_request req = {op->method, canonical_uri, "", hdrs, n, payload_hash};

@@ -23,8 +23,9 @@ struct s3_object {
 	char content_type[128];
 	char etag[160];
 	char last_modified[64];
-	char source_etag[160]; /* x-amz-meta-source-etag of a derivative */
-	char variant[64];      /* x-amz-meta-imgsvc-variant of a derivative */
+	char source_etag[160];         /* x-amz-meta-source-etag of a derivative */
+	char variant[64];              /* x-amz-meta-imgsvc-variant of a derivative */
+	char source_last_modified[64]; /* x-amz-meta-source-last-modified */
 };
 
 /*
@@ -48,9 +49,10 @@ struct s3_op {
 	const char *if_modified_since; /* GET: likewise */
 	const void *body;              /* PUT */
 	size_t body_len;
-	const char *content_type; /* PUT */
-	const char *source_etag;  /* PUT: stored as x-amz-meta-source-etag */
-	const char *variant;      /* PUT: stored as x-amz-meta-imgsvc-variant */
+	const char *content_type;         /* PUT */
+	const char *source_etag;          /* PUT: stored as x-amz-meta-source-etag */
+	const char *variant;              /* PUT: stored as x-amz-meta-imgsvc-variant */
+	const char *source_last_modified; /* PUT: x-amz-meta-source-last-modified */
 };
 
 struct s3_result {

@@ -9,16 +9,19 @@
 
 enum status {
 	ST_OK,
-	ST_NOT_MODIFIED, /* conditional request matched: 304 */
-	ST_BAD_REQUEST,  /* bad path or parameters */
-	ST_FORBIDDEN,    /* missing, unknown or disabled API key */
-	ST_NOT_FOUND,    /* no such object */
-	ST_BAD_METHOD,   /* not GET or HEAD */
-	ST_TOO_LARGE,    /* source over max_source_bytes / max_source_pixels */
-	ST_UNSUPPORTED,  /* source is not an allowed image format */
-	ST_S3_ERROR,     /* S3 answered with an error or could not be reached */
-	ST_S3_TIMEOUT,   /* S3 did not answer within the deadline */
-	ST_INTERNAL,     /* anything else */
+	ST_NOT_MODIFIED,   /* conditional request matched: 304 */
+	ST_BAD_REQUEST,    /* bad path or parameters */
+	ST_FORBIDDEN,      /* missing, unknown or disabled API key */
+	ST_NOT_FOUND,      /* no such object */
+	ST_BAD_METHOD,     /* not GET or HEAD */
+	ST_TOO_LARGE,      /* source over max_source_bytes / max_source_pixels */
+	ST_UNSUPPORTED,    /* source is not an allowed image format */
+	ST_RATE_LIMITED,   /* usage plan: rate or burst exceeded */
+	ST_QUOTA_EXCEEDED, /* usage plan: quota of the period used up */
+	ST_UNAVAILABLE,    /* the limits backend is down and the policy is fail closed */
+	ST_S3_ERROR,       /* S3 answered with an error or could not be reached */
+	ST_S3_TIMEOUT,     /* S3 did not answer within the deadline */
+	ST_INTERNAL,       /* anything else */
 };
 
 /* The HTTP status code for s (200, 400, ...). */

@@ -419,13 +419,20 @@ KEY_HASHED=test-key-hashed-0123456789
 # written only when the variable is set (even to ""), else the key is left
 # out and imgsvc's default applies: CFG_MAX_OUTPUT_DIMENSION, CFG_QUALITY,
 # CFG_FORMATS, CFG_DERIVATIVE_CACHE, CFG_MAX_SOURCE_BYTES,
-# CFG_MAX_SOURCE_PIXELS ([server]) and CFG_RESIZED_PREFIX ([s3]).
+# CFG_MAX_SOURCE_PIXELS ([server]), CFG_RESIZED_PREFIX ([s3]), CFG_BACKEND,
+# CFG_REDIS_HOST, CFG_REDIS_PORT, CFG_REDIS_PASSWORD, CFG_REDIS_TIMEOUT_MS,
+# CFG_REDIS_FAILURE ([limits]). CFG_STATE_FILE (default $T/state/...) names
+# the state file; CFG_EXTRA is appended as it is ([plan ...], [metrics],
+# more keys).
 write_config() {
 	local file=$1 hashed
 	local key_id=${CFG_KEY_ID:-$S3_KEY_ID} secret=${CFG_SECRET:-$S3_SECRET}
 	local token=${CFG_TOKEN:-${S3_TOKEN:-}}
 	if [ "$key_id" = - ]; then key_id='' secret='' token=''; fi
 	hashed=$(printf '%s' "$KEY_HASHED" | sha256sum | cut -d' ' -f1)
+	# The shared state file: workers under Apache run as www-data.
+	mkdir -p "$T/state"
+	chmod 777 "$T/state"
 	cat >"$file" <<EOF
 ; imgsvc configuration written by tests/lib.sh for $TEST_NAME
 [server]
@@ -454,6 +461,15 @@ timeout_ms = ${CFG_TIMEOUT_MS:-10000}
 retries = ${CFG_RETRIES:-2}
 verify_tls = yes
 
+[limits]
+state_file = ${CFG_STATE_FILE:-$T/state/imgsvc.state}
+$(cfg_line backend CFG_BACKEND)
+$(cfg_line redis_host CFG_REDIS_HOST)
+$(cfg_line redis_port CFG_REDIS_PORT)
+$(cfg_line redis_password CFG_REDIS_PASSWORD)
+$(cfg_line redis_timeout_ms CFG_REDIS_TIMEOUT_MS)
+$(cfg_line redis_failure CFG_REDIS_FAILURE)
+
 [key web]
 key = "$KEY_WEB"
 enabled = yes
@@ -467,6 +483,8 @@ enabled = no
 
 [key hashed]
 sha256 = $hashed
+
+${CFG_EXTRA:-; CFG_EXTRA: none}
 EOF
 	chmod 644 "$file"
 }

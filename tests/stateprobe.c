@@ -10,10 +10,12 @@
  *                             N admissions at T (YYYY-MM-DD = its noon UTC,
  *                             or ms since the epoch; default 2024-01-01);
  *                             prints "allowed A limited L retry S"
- *   hammer PROCS N KEY QUOTA  PROCS processes, each opening the file itself,
+ *   hammer PROCS N KEY QUOTA [BURST]
+ *                             PROCS processes, each opening the file itself,
  *                             start together and ask N admissions of KEY
- *                             (quota Q a day, no throttle); prints each
- *                             child's counts and "total: allowed A limited L"
+ *                             (quota Q a day; with BURST, a bucket of BURST
+ *                             refilled at 0.001/s); prints each child's
+ *                             counts and "total: allowed A limited L"
  *   record KEY STATUS BYTES DATE [COUNT [LATENCY_S [S3_S [hit|miss]]]]
  *                             COUNT finished requests on DATE (KEY "-": none)
  *   kill-holder WAITERS       a child takes the lock and is SIGKILLed holding
@@ -46,7 +48,8 @@ static void usage(void)
 {
 	fputs("usage: stateprobe FILE open | admit KEY N [quota=Q] [period=P] [rate=R] [burst=B] "
 	      "[at=T]\n"
-	      "       | hammer PROCS N KEY QUOTA | record KEY STATUS BYTES DATE [COUNT [LAT [S3 "
+	      "       | hammer PROCS N KEY QUOTA [BURST] | record KEY STATUS BYTES DATE [COUNT "
+	      "[LAT [S3 "
 	      "[hit|miss]]]]\n"
 	      "       | kill-holder WAITERS | stale [keep-boot] | usage [KEY] | metrics\n",
 	      stderr);
@@ -140,14 +143,14 @@ struct counts {
 
 static int hammer(int argc, char **argv)
 {
-	if (argc != 4)
+	if (argc != 4 && argc != 5)
 		usage();
 	int procs = (int)number(argv[0]);
 	int64_t n = number(argv[1]);
 	const char *key = argv[2];
 	struct plan p = {.name = "hammer",
-			 .rate = 1e9,
-			 .burst = 1000000000,
+			 .rate = argc == 5 ? 0.001 : 1e9,
+			 .burst = argc == 5 ? number(argv[4]) : 1000000000,
 			 .quota = number(argv[3]),
 			 .period = PERIOD_DAY};
 	int start[2], results[2];

@@ -121,8 +121,10 @@ void unit_config(void)
 		     "64 hex");
 	expect_error("bad key name", "[s3]\nbucket=x\n[key a/b]\nkey=12345678\n", "[key a/b]",
 		     "key name");
-	expect_error("unknown key option", "[s3]\nbucket=x\n[key a]\nkey=12345678\nplan=gold\n",
-		     "[key a] plan", "unknown key");
+	expect_error("unknown key option", "[s3]\nbucket=x\n[key a]\nkey=12345678\ncolour=red\n",
+		     "[key a] colour", "unknown key");
+	expect_error("key on a missing plan", "[s3]\nbucket=x\n[key a]\nkey=12345678\nplan=gold\n",
+		     "[key a] plan", "no [plan gold] section");
 	expect_error("duplicate key value",
 		     "[s3]\nbucket=x\n[key a]\nkey=12345678\n[key b]\nkey=12345678\n", "[key b]",
 		     "same key as");
