@@ -20,7 +20,8 @@ cd "$(dirname "$0")/.." || exit 1
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libfcgi-dev libcurl4-openssl-dev libgraphicsmagick1-dev libiniparser-dev libssl-dev
 spawn-fcgi lighttpd apache2 libapache2-mod-fcgid libfcgi-bin
-graphicsmagick wrk awscli python3 curl valgrind"
+graphicsmagick wrk awscli python3 curl valgrind
+libhiredis-dev redis-server prometheus"
 
 finish() { # finish SUMMARY-LINE STATUS: print the last line, exit
 	echo "$1"
