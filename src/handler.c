@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "auth.h"
@@ -620,9 +621,14 @@ out:
 
 /* Prometheus metrics of the whole host, for the holder of the metrics key. */
 static enum status serve_metrics(const struct app *app, struct response *resp,
-				 const char *presented, const char **why)
+				 const char *presented, const char *authorization, const char **why)
 {
 	unsigned char d[SHA256_LEN];
+
+	/* Scrapers that can only send a bearer token (Prometheus) may. */
+	if ((!presented || !*presented) && authorization &&
+	    strncasecmp(authorization, "Bearer ", 7) == 0)
+		presented = authorization + 7;
 
 	if (!app->cfg->has_metrics_key || !app->state) {
 		*why = "Metrics are not enabled (see [metrics] in the configuration)";
@@ -646,10 +652,12 @@ static enum status serve_metrics(const struct app *app, struct response *resp,
 }
 
 static enum status serve_reserved(const struct app *app, struct response *resp, const char *path,
-				  const char *presented, const char **why)
+				  FCGX_Request *rq, const char **why)
 {
+	const char *presented = FCGX_GetParam("HTTP_X_API_KEY", rq->envp);
 	if (strcmp(path, PATH_RESERVED "metrics") == 0)
-		return serve_metrics(app, resp, presented, why);
+		return serve_metrics(app, resp, presented,
+				     FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), why);
 	if (strcmp(path, PATH_RESERVED "health") == 0) {
 		static const char body[] = "{\"status\":\"ok\"}\n";
 		struct buf h = BUF_INIT;
@@ -710,7 +718,7 @@ void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *la
 	resp.if_none_match = header(rq, "HTTP_IF_NONE_MATCH");
 	resp.if_modified_since = header(rq, "HTTP_IF_MODIFIED_SINCE");
 	if (path && strncmp(path, PATH_RESERVED, strlen(PATH_RESERVED)) == 0) {
-		st = serve_reserved(app, &resp, path, presented, &why);
+		st = serve_reserved(app, &resp, path, rq, &why);
 		goto done;
 	}
 	if (has_encoded_nul(uri)) {

@@ -69,7 +69,7 @@ step() { # step NAME COMMAND...: run, show the output, stop on failure
 	"$@" || { echo "ci: '$*' failed"; finish "0 passed, 1 failed, 0 skipped" 1; }
 }
 step autoreconf -fi
-step ./configure --enable-werror
+step ./configure --enable-werror --with-redis
 step make -j2
 
 # --- 3. tests ---------------------------------------------------------------------

@@ -165,7 +165,8 @@ static int64_t rnd_between(int64_t lo, int64_t hi)
 
 static const char *period_name(enum plan_period p)
 {
-	return p == PERIOD_DAY ? "day" : p == PERIOD_WEEK ? "week" : p == PERIOD_MONTH ? "month" : "none";
+	static const char *const names[] = {"none", "day", "week", "month"};
+	return names[p];
 }
 
 /* Instants near the boundaries that are easy to get wrong (UTC, ms). */
@@ -205,6 +206,7 @@ static int64_t interesting_start(void)
 
 static int64_t next_step(int64_t now, enum plan_period period)
 {
+	enum plan_period boundary = period == PERIOD_NONE ? PERIOD_DAY : period;
 	int64_t d;
 	switch (rnd() % 12) {
 	case 0:
@@ -231,15 +233,14 @@ static int64_t next_step(int64_t now, enum plan_period period)
 		break;
 	case 10:
 		/* To the next period boundary, give or take a little. */
-		d = plan_period_end(period == PERIOD_NONE ? PERIOD_DAY : period, now / 1000) * 1000 -
-		    now + rnd_between(-3, 3);
+		d = plan_period_end(boundary, now / 1000) * 1000 - now + rnd_between(-3, 3);
 		break;
 	default:
 		/* A clock that steps back a little, but never into an earlier
 		 * period: Redis keeps a counter per period, plan.c only one. */
 		d = -rnd_between(1, 500);
-		if (period != PERIOD_NONE && plan_period_start(period, (now + d) / 1000) !=
-						     plan_period_start(period, now / 1000))
+		if (plan_period_start(boundary, (now + d) / 1000) !=
+		    plan_period_start(boundary, now / 1000))
 			d = 0;
 		break;
 	}
@@ -249,9 +250,10 @@ static int64_t next_step(int64_t now, enum plan_period period)
 
 static void random_plan(struct plan *p)
 {
-	static const double rates[] = {0, 0.001, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 7, 10, 100,
-				       1000, 1.0 / 3, 0.7, 12.345678, 0.000001, 0.0000005, 1e-9,
-				       0.0000015, 2.6666665};
+	static const double rates[] = {0,         0.001, 0.1,       0.25,     0.5,       1,
+				       1.5,       2,     2.5,       3,        7,         10,
+				       100,       1000,  1.0 / 3,   0.7,      12.345678, 0.000001,
+				       0.0000005, 1e-9,  0.0000015, 2.6666665};
 	p->name = "probe";
 	p->rate = rates[rnd() % (sizeof rates / sizeof rates[0])];
 	p->burst = rnd() % 5 == 0 ? rnd_between(50, 1000) : rnd_between(0, 6);
@@ -270,8 +272,8 @@ static int eval_at(redisContext *c, const char *key, const struct plan *p, int64
 	snprintf(burst, sizeof burst, "%" PRId64, p->burst);
 	snprintf(quota, sizeof quota, "%" PRId64, p->quota);
 	snprintf(now, sizeof now, "%" PRId64, now_ms);
-	const char *argv[] = {"EVAL", redis_limit_script, "1", key, rate, burst, quota,
-			      period_name(p->period), now};
+	const char *argv[] = {"EVAL", redis_limit_script,     "1", key, rate, burst,
+			      quota,  period_name(p->period), now};
 	redisReply *rep = redisCommandArgv(c, 9, argv, NULL);
 	int rc = -1;
 	if (!rep)
@@ -318,8 +320,8 @@ static int compare(const char *host, int port, const char *password, uint64_t se
 		char key[120];
 		random_plan(&p);
 		/* A fresh key per run: an earlier run's counters live on. */
-		snprintf(key, sizeof key, "imgsvc-cmp:{%" PRIu64 "-%ld-%ld-%d}", seed, (long)getpid(),
-			 (long)time(NULL), s);
+		snprintf(key, sizeof key, "imgsvc-cmp:{%" PRIu64 "-%ld-%ld-%d}", seed,
+			 (long)getpid(), (long)time(NULL), s);
 		int64_t now = interesting_start();
 		int steps = (int)rnd_between(5, 60);
 		for (int i = 0; i < steps; i++) {
@@ -330,12 +332,13 @@ static int compare(const char *host, int port, const char *password, uint64_t se
 				goto out;
 			decisions++;
 			if (vc != vr || (vc != PLAN_ALLOW && rc_retry != rr_retry)) {
-				printf("DIFFERENT (seed %" PRIu64 ", scenario %d, step %d): plan rate %.9g "
+				printf("DIFFERENT (seed %" PRIu64
+				       ", scenario %d, step %d): plan rate %.9g "
 				       "burst %" PRId64 " quota %" PRId64 " per %s, now_ms %" PRId64
-				       ": plan.c verdict %d retry %" PRId64 ", Lua verdict %d retry %" PRId64
-				       "\n",
-				       seed, s, i, p.rate, p.burst, p.quota, period_name(p.period), now,
-				       (int)vc, rc_retry, (int)vr, rr_retry);
+				       ": plan.c verdict %d retry %" PRId64
+				       ", Lua verdict %d retry %" PRId64 "\n",
+				       seed, s, i, p.rate, p.burst, p.quota, period_name(p.period),
+				       now, (int)vc, rc_retry, (int)vr, rr_retry);
 				goto out;
 			}
 			now = next_step(now, p.period);

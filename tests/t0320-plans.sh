@@ -99,6 +99,10 @@ http GET "$BASE/_imgsvc/metrics"
 ok_json_error "metrics without a key: 403" 403
 http GET "$BASE/_imgsvc/metrics" -H "X-API-Key: $KEY_QUOTA"
 ok_json_error "metrics with an API key that is not the admin key: 403" 403
+http GET "$BASE/_imgsvc/metrics" -H "Authorization: Bearer $KEY_QUOTA"
+ok_json_error "metrics with another key as a bearer token: 403" 403
+http GET "$BASE/_imgsvc/metrics" -H "Authorization: Bearer $KEY_ADMIN"
+check "metrics with the admin key as a bearer token (Prometheus): 200" status_is 200
 http GET "$BASE/_imgsvc/metrics" -H "X-API-Key: $KEY_ADMIN"
 check "metrics with the admin key: 200" status_is 200
 check "  text/plain; version=0.0.4" header_matches Content-Type '^text/plain; version=0.0.4'
