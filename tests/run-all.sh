@@ -35,11 +35,11 @@ total_skip=0
 tally() {
 	local name=$1 tap=$2 rc=$3 secs=$4
 	local pass fail skip plan count extra=""
-	pass=$(grep -cE '^ok( |$)' "$tap" | head -n 1)
-	skip=$(grep -E '^ok( |$)' "$tap" | grep -ciE '#[[:space:]]*skip' | head -n 1)
-	fail=$(grep -cE '^not ok( |$)' "$tap" | head -n 1)
+	pass=$(grep -a -cE '^ok( |$)' "$tap" | head -n 1)
+	skip=$(grep -a -E '^ok( |$)' "$tap" | grep -a -ciE '#[[:space:]]*skip' | head -n 1)
+	fail=$(grep -a -cE '^not ok( |$)' "$tap" | head -n 1)
 	local todo
-	todo=$(grep -E '^not ok( |$)' "$tap" | grep -ciE '#[[:space:]]*todo' | head -n 1)
+	todo=$(grep -a -E '^not ok( |$)' "$tap" | grep -a -ciE '#[[:space:]]*todo' | head -n 1)
 	pass=$((pass - skip))
 	fail=$((fail - todo))
 	skip=$((skip + todo))
@@ -54,7 +54,7 @@ tally() {
 			extra=" (exit status $rc)"
 		fi
 	else
-		if grep -q '^Bail out!' "$tap"; then
+		if grep -a -q '^Bail out!' "$tap"; then
 			:	# counted below
 		elif [ -z "$plan" ]; then
 			fail=$((fail + 1))
@@ -63,9 +63,9 @@ tally() {
 			fail=$((fail + 1))
 			extra="$extra (planned $plan, ran $count)"
 		fi
-		if grep -q '^Bail out!' "$tap"; then
+		if grep -a -q '^Bail out!' "$tap"; then
 			fail=$((fail + 1))
-			extra="$extra ($(grep -m 1 '^Bail out!' "$tap"))"
+			extra="$extra ($(grep -a -m 1 '^Bail out!' "$tap"))"
 		elif [ "$rc" != 0 ] && [ "$fail" = 0 ]; then
 			fail=1
 			extra="$extra (exit status $rc)"
@@ -74,7 +74,7 @@ tally() {
 	[ "$rc" = 124 ] && extra="$extra (timed out after ${timeout_s}s)"
 	printf '%-28s %4d passed, %d failed, %d skipped, %ds%s\n' \
 		"$name:" "$pass" "$fail" "$skip" "$secs" "$extra"
-	grep -E '^not ok( |$)' "$tap" | grep -viE '#[[:space:]]*todo' | sed 's/^/    /'
+	grep -a -E '^not ok( |$)' "$tap" | grep -a -viE '#[[:space:]]*todo' | sed 's/^/    /'
 	total_pass=$((total_pass + pass))
 	total_fail=$((total_fail + fail))
 	total_skip=$((total_skip + skip))
