@@ -10,7 +10,9 @@
  * proxy) the request is answered by EVAL and the script loaded again in
  * the same round trip.
  *
- * The connection is opened on first use and kept. After any failure the
+ * The connection is opened on first use and kept; one that Redis closed
+ * while idle (a restart, its idle timeout) is noticed before use and
+ * replaced, so a restarted Redis costs no request. After any failure the
  * context is dropped and no new connection is tried for a second, so a
  * Redis that is down or hung costs each worker at most one timeout per
  * second, not one per request; the caller's failure policy answers the
@@ -21,6 +23,7 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -384,6 +387,17 @@ static const char *period_word(enum plan_period p)
 	return "none";
 }
 
+/*
+ * Between requests nothing is owed to us: a connection with something to
+ * read was closed by Redis (or is out of step), and sending on it would
+ * fail this request. One poll, no round trip.
+ */
+static bool went_stale(const redisContext *c)
+{
+	struct pollfd p = {c->fd, POLLIN, 0};
+	return poll(&p, 1, 0) != 0;
+}
+
 int redis_admit(struct redis_limiter *r, const char *key_name, const struct plan *plan,
 		enum plan_verdict *verdict, int64_t *retry_after_s, char *err, size_t errlen)
 {
@@ -394,6 +408,11 @@ int redis_admit(struct redis_limiter *r, const char *key_name, const struct plan
 	redisReply *rep = NULL, *load = NULL;
 	int rc = -1;
 
+	if (r->ctx && went_stale(r->ctx)) {
+		redisFree(r->ctx);
+		r->ctx = NULL;
+		r->failed = false;
+	}
 	if (!r->ctx) {
 		int64_t since = mono_ms() - r->failed_ms;
 		if (r->failed && since < RECONNECT_INTERVAL_MS) {

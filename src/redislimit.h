@@ -25,7 +25,10 @@ struct redis_options {
 };
 
 /* Creates a limiter; connects lazily (a Redis that is down at start-up is
- * not an error: the failure policy applies per request). */
+ * not an error: the failure policy applies per request). A limiter belongs
+ * to one process (its connection must not cross a fork), and the process
+ * must ignore SIGPIPE: hiredis writes with write(2), and Redis may have
+ * closed the connection. */
 struct redis_limiter *redis_limiter_new(const struct redis_options *opt);
 void redis_limiter_free(struct redis_limiter *r);
 

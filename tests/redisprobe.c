@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,6 +365,8 @@ int main(int argc, char **argv)
 	int procs = 0, c;
 	bool verbose = false, cmp = false;
 
+	/* As imgsvc does: a write to a connection Redis closed must fail, not kill. */
+	signal(SIGPIPE, SIG_IGN);
 	while ((c = getopt(argc, argv, "P:a:x:t:i:vC")) != -1) {
 		switch (c) {
 		case 'P':

@@ -93,7 +93,6 @@ call_field() {
 
 R=$(free_port)
 start_redis redis "$R"
-MAIN_REDIS_PID=$REDIS_PID
 
 # --- exactness ------------------------------------------------------------------
 
@@ -123,7 +122,7 @@ check "rate 0.1/s burst 2: the third call is refused with Retry-After 10" \
 check "  Retry-After 10" test "$(call_field slow 3 retry)" = 10
 
 # quota_retry_ok OUT PERIOD: the refused call's Retry-After is the time to
-# the end of the UTC period by Redis's clock (TIME read just before).
+# the end of the UTC period by Redis's clock (TIME read just after).
 quota_retry_ok() {
 	local out=$1 period=$2 now got want
 	got=$(call_field "$out" 2 retry)
@@ -235,6 +234,14 @@ check "SCRIPT FLUSH between calls: every call still answered" calls_are noscript
 check "  one EVAL after the flush (NOSCRIPT), then EVALSHA again" \
 	test "$(($(eval_calls) - evals_before))" = 1
 
+probe killed -v -i 500 127.0.0.1 "$R" killed 0 1 100 day 4 &
+kp=$!
+sleep 0.7
+rcli "$R" CLIENT KILL TYPE normal >/dev/null
+wait "$kp"
+check "an idle connection closed by Redis (CLIENT KILL) is replaced: no call fails" \
+	calls_are killed "0 0 0 0"
+
 # --- Unix socket -------------------------------------------------------------------
 
 start_redis redis-unix 0 --unixsocket "$T/redis.sock" --unixsocketperm 700
@@ -284,19 +291,18 @@ calls_within() {
 CLOSED=$(free_port)
 probe closed -v -t 300 127.0.0.1 "$CLOSED" k 0 1 10 day 3
 check "a closed port: every call returns -1" calls_are closed "E E E"
-check "  quickly (each within 300 ms + 200 ms)" calls_within closed 500
+check "  quickly (each within the 300 ms timeout + 400 ms)" calls_within closed 700
 check "  the 2nd and 3rd do not connect again within the second" \
 	test "$(grep -c 'unavailable (last attempt' "$T/closed")" = 2
 
 RH=$(free_port)
 start_redis redis-hung "$RH"
 HUNG_PID=$REDIS_PID
-probe hung-warm 127.0.0.1 "$RH" hung 0 1 1000 day 1
 kill -STOP -- "-$HUNG_PID"
 probe hung -v -t 300 -i 250 127.0.0.1 "$RH" hung 0 1 1000 day 10
 kill -CONT -- "-$HUNG_PID"
 check "a hung Redis (SIGSTOP): every call returns -1" calls_are hung "E E E E E E E E E E"
-check "  each within the 300 ms timeout + 200 ms" calls_within hung 500
+check "  each within the 300 ms timeout + 400 ms" calls_within hung 700
 hung_attempts_ok() {
 	local slow total
 	slow=$(awk '$1 == "call" && $10 >= 250' "$T/hung" | wc -l)
@@ -453,12 +459,14 @@ host C closed
 
 # 3 x QUOTA requests, half to each host, 4 clients each at once.
 hammer_hosts() { # hammer_hosts KEY COUNT_PER_HOST > codes
-	local b
+	local b pids=()
 	for b in "$BASE_A" "$BASE_B"; do
 		seq "$2" | xargs -P 4 -I{} curl -s -o /dev/null -w '%{http_code}\n' --noproxy '*' \
 			-H "X-API-Key: $1" "$b/small.png" 2>/dev/null &
+		pids+=($!)
 	done
-	wait
+	# Not a bare wait: that would wait for the servers too.
+	wait "${pids[@]}"
 }
 hammer_hosts "$KEY_FLEET" $((3 * QUOTA / 2)) >"$T/fleet-codes"
 n200=$(grep -cx 200 "$T/fleet-codes")
@@ -493,8 +501,13 @@ for h in A B A B; do
 	get /small.png "$KEY_BURST"
 	codes="$codes $HTTP_STATUS"
 done
+codes_are() { # codes_are GOT WANT
+	[ "$1" = "$2" ] && return 0
+	echo "statuses:$1, expected$2"
+	return 1
+}
 check "a burst of 3 shared by two hosts: A, B, A pass, the 4th (B) is 429" \
-	test "$codes" = " 200 200 200 429"
+	codes_are "$codes" " 200 200 200 429"
 check "  Retry-After 100 (one token at 0.01/s)" header_is Retry-After 100
 
 stop_bg "$FLEET_PID"
@@ -520,4 +533,4 @@ for h in A B A B; do
 done
 # The restarted Redis is empty: the key of quota 1 gets one request in all.
 check "Redis back: the hosts reconnect and share its counts again (200, then 429 x 3)" \
-	test "$back_codes" = " 200 429 429 429"
+	codes_are "$back_codes" " 200 429 429 429"
