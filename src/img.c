@@ -18,6 +18,14 @@ void img_init(const char *argv0, const struct img_limits *limits)
 {
 	InitializeMagick(argv0);
 	SetMagickResourceLimit(PixelsResource, limits->max_pixels);
+	/*
+	 * Memory for the pixel cache, in bytes: a largest source at 8 bytes a
+	 * pixel (16-bit RGBA), three times over for the source, a rotated or
+	 * oriented copy and the resized output. Past that an image fails
+	 * rather than spilling to a memory map.
+	 */
+	SetMagickResourceLimit(MemoryResource, limits->max_pixels * 8 * 3);
+	SetMagickResourceLimit(MapResource, limits->max_pixels * 8 * 3);
 	/* No pixel cache on disk: an image that does not fit in memory fails. */
 	SetMagickResourceLimit(DiskResource, 0);
 	/* One worker process per core is the scaling model; see README. */

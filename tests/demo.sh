@@ -54,7 +54,11 @@ Try:
   curl -i http://127.0.0.1:$DEMO_PORT$MOUNT/photo2mp.jpg                                     # 403, no key
   curl -i -H 'X-API-Key: demo-key' http://127.0.0.1:$DEMO_PORT$MOUNT/nothing-here.jpg         # 404
   curl -i http://127.0.0.1:$DEMO_PORT$MOUNT/_imgsvc/health
-  gm identify out.jpg wide.jpg
+  # a 400 px WebP: X-Cache: miss the first time, hit the second
+  curl -s -D - -o photo-400.webp -H 'X-API-Key: demo-key' 'http://127.0.0.1:$DEMO_PORT$MOUNT/photo12mp.jpg?w=400&fm=webp'
+  curl -s -D - -o photo-400.webp -H 'X-API-Key: demo-key' 'http://127.0.0.1:$DEMO_PORT$MOUNT/photo12mp.jpg?w=400&fm=webp'
+  curl -H 'X-API-Key: demo-key' 'http://127.0.0.1:$DEMO_PORT$MOUNT/photo2mp.jpg?w=300&h=300&fit=cover&rotate=90' -o thumb.jpg
+  gm identify out.jpg wide.jpg photo-400.webp thumb.jpg
   tail -f $SERVER_LOG
 
 Upload more (signed with the demo's IAM key):
