@@ -334,6 +334,8 @@ static void setup_handle(struct s3_client *c, const struct s3_op *op, const char
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	/* Fewer, larger writes into the sink: originals are megabytes. */
+	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024);
 	long connect_ms =
 	    (long)(c->cfg->connect_timeout_ms < remaining ? c->cfg->connect_timeout_ms : remaining);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
