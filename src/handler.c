@@ -632,7 +632,7 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 			  .probed = PROBE_NEED_MORE};
 	struct s3_object dobj;
 	struct image_meta m = {.vary_accept = p->fm == FM_AUTO};
-	char etag[HTTP_ETAG_LEN], var[32], inm[200];
+	char etag[HTTP_ETAG_LEN], var[32], inm[HTTP_ETAG_LEN];
 	enum status st;
 	bool hit_candidate = false;
 
@@ -643,6 +643,26 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 	buf_printf(&dkey, "%s%s/%s", app->cfg->s3.resized_prefix, canon.data, rel);
 	log->cache = "miss";
 
+	/*
+	 * A revalidation names, in its ETag, the source its copy was made
+	 * from: one bodyless conditional GET of the original settles it.
+	 */
+	if (http_derived_source(resp->if_none_match, canon.data, var, inm, sizeof inm)) {
+		st = get_original(&f, key, inm, NULL, log, detail);
+		if (st == ST_NOT_MODIFIED) {
+			http_derived_etag(inm, canon.data, var, etag);
+			struct image_meta rm = {.etag = etag,
+						.last_modified = f.obj.last_modified,
+						.vary_accept = m.vary_accept};
+			answer_not_modified(app, resp, &rm);
+			log->cache = "revalidated";
+			st = ST_OK;
+			goto out;
+		}
+		if (st != ST_OK)
+			goto out;
+		goto fresh; /* the original changed, and here it is */
+	}
 	if (app->cfg->server.derivative_cache && cache_get(app, dkey.data, &cached, &dobj, log)) {
 		/* Made by this pipeline and settings, from some version of the original? */
 		hit_candidate = *dobj.source_etag && strcmp(dobj.variant, var) == 0;
@@ -667,6 +687,7 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 	}
 	if (st != ST_OK)
 		goto out;
+fresh:
 	http_derived_etag(f.obj.etag, canon.data, var, etag);
 	m.etag = etag;
 	m.last_modified = f.obj.last_modified;
@@ -762,6 +783,14 @@ static const char *header(FCGX_Request *rq, const char *name)
 {
 	const char *v = FCGX_GetParam(name, rq->envp);
 	return http_value_safe(v, 1024) ? v : NULL;
+}
+
+/* For the metrics: 1 a cache hit, 2 a miss, 0 neither (originals, 304s). */
+static int cache_kind(const char *cache)
+{
+	if (!cache)
+		return 0;
+	return strcmp(cache, "hit") == 0 ? 1 : strcmp(cache, "miss") == 0 ? 2 : 0;
 }
 
 void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *later)
@@ -871,9 +900,7 @@ done:
 		    .bytes = resp.bytes,
 		    .total_s = (double)(now_ms() - t0) / 1000,
 		    .s3_s = log.s3_ms >= 0 ? (double)log.s3_ms / 1000 : -1,
-		    .cache = !log.cache                      ? 0
-			     : strcmp(log.cache, "hit") == 0 ? 1
-							     : 2,
+		    .cache = cache_kind(log.cache),
 		    .now_ms = wall_ms(),
 		};
 		state_record(app->state, &r);

@@ -23,20 +23,54 @@ void http_unquote_etag(const char *etag, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
-void http_derived_etag(const char *source_etag, const char *canonical, const char *variant,
-		       char out[HTTP_ETAG_LEN])
+/* 16 hex digits of sha256(canonical "\n" variant). */
+static void params_digest(const char *canonical, const char *variant, char hex16[17])
 {
-	char bare[256];
 	unsigned char d[SHA256_LEN];
 	char hex[SHA256_HEX_LEN + 1];
 	struct buf b = BUF_INIT;
 
-	http_unquote_etag(source_etag, bare, sizeof bare);
-	buf_printf(&b, "%s\n%s\n%s", bare, canonical, variant);
+	buf_printf(&b, "%s\n%s", canonical, variant);
 	crypto_sha256(b.data, b.len, d);
 	crypto_hex(d, SHA256_LEN, hex);
-	snprintf(out, HTTP_ETAG_LEN, "\"%.32s\"", hex);
+	memcpy(hex16, hex, 16);
+	hex16[16] = '\0';
 	buf_free(&b);
+}
+
+void http_derived_etag(const char *source_etag, const char *canonical, const char *variant,
+		       char out[HTTP_ETAG_LEN])
+{
+	char bare[161], hex16[17];
+
+	http_unquote_etag(source_etag, bare, sizeof bare);
+	/* Only characters an entity tag may hold (RFC 9110 etagc). */
+	for (char *p = bare; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == '"' || *p == 0x7F)
+			*p = '_';
+	params_digest(canonical, variant, hex16);
+	snprintf(out, HTTP_ETAG_LEN, "\"%s:%s\"", bare, hex16);
+}
+
+bool http_derived_source(const char *inm, const char *canonical, const char *variant, char *src,
+			 size_t srclen)
+{
+	char hex16[17];
+
+	if (!http_single_strong_etag(inm))
+		return false;
+	size_t n = strlen(inm);
+	const char *colon = memrchr(inm, ':', n);
+	if (!colon || colon == inm + 1 || (size_t)(inm + n - 1 - (colon + 1)) != 16)
+		return false;
+	params_digest(canonical, variant, hex16);
+	if (memcmp(colon + 1, hex16, 16) != 0)
+		return false;
+	int len = (int)(colon - (inm + 1));
+	if ((size_t)len + 3 > srclen)
+		return false;
+	snprintf(src, srclen, "\"%.*s\"", len, inm + 1);
+	return true;
 }
 
 /* The opaque part of a tag: without W/ and quotes. */

@@ -11,16 +11,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define HTTP_ETAG_LEN 35 /* '"' + 32 hex digits + '"' + NUL */
+#define HTTP_ETAG_LEN 200
 
 /*
- * The strong ETag of a derivative: a digest of the source's ETag, the
+ * The strong ETag of a derivative: "SOURCE:DIGEST", the source's ETag
+ * (unquoted, at most 160 bytes) and 16 hex digits of a digest of the
  * canonical parameters and the variant (what else shapes the output: the
- * pipeline version and the default quality). Quotes around source_etag are
- * ignored.
+ * pipeline version and the default quality). Carrying the source's ETag
+ * lets a revalidation be answered with one bodyless conditional request
+ * for the original (http_derived_source).
  */
 void http_derived_etag(const char *source_etag, const char *canonical, const char *variant,
 		       char out[HTTP_ETAG_LEN]);
+
+/*
+ * When If-None-Match is one strong tag that http_derived_etag made for this
+ * canonical form and variant, writes the source ETag it carries, quoted,
+ * into src and returns true.
+ */
+bool http_derived_source(const char *if_none_match, const char *canonical, const char *variant,
+			 char *src, size_t srclen);
 
 /* true when an If-None-Match value ("*", or a list of tags) matches etag. */
 bool http_etag_matches(const char *if_none_match, const char *etag);

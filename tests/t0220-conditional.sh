@@ -84,8 +84,12 @@ DLM=$(hdr Last-Modified)
 dlm=$(date -d "$DLM" +%s)
 check "  cached in S3" wait_object "$KEY"
 
+LOG_MARK=$(wc -l <"$SERVER_LOG")
 tget "$P" -H "If-None-Match: $DE"
 check "derivative (hit), If-None-Match = its ETag: 304, no body" not_modified "$DE"
+wait_log_line 'status=304'
+check "  settled by one conditional GET of the original: no cache read, no decode" \
+	sh -c "printf '%s' \"\$1\" | grep -q 'cache=revalidated' && ! printf '%s' \"\$1\" | grep -q img_ms" _ "$LOG_LINE"
 check "  raw HTTP/1.0: no body on the wire" raw_not_modified "$P" "If-None-Match: $DE"
 tget "$P" -H 'If-None-Match: *'
 check "derivative (hit), If-None-Match: *: 304" not_modified "$DE"

@@ -15,8 +15,26 @@ void unit_http(void)
 	http_derived_etag("abc", "w-400", "v1-q82", b);
 	http_derived_etag("\"abd\"", "w-400", "v1-q82", c);
 	http_derived_etag("\"abc\"", "w-400", "v1-q70", d);
-	CHECK(strlen(a) == 34 && a[0] == '"' && a[33] == '"',
-	      "derived ETag is strong and quoted: %s", a);
+	CHECK(strncmp(a, "\"abc:", 5) == 0 && strlen(a) == 22 && a[21] == '"',
+	      "derived ETag is strong, quoted, and carries the source ETag: %s", a);
+	char src[HTTP_ETAG_LEN];
+	CHECK(http_derived_source(a, "w-400", "v1-q82", src, sizeof src) &&
+		  strcmp(src, "\"abc\"") == 0,
+	      "the source ETag is read back from a derived tag");
+	CHECK(!http_derived_source(a, "w-401", "v1-q82", src, sizeof src),
+	      "not for other parameters");
+	CHECK(!http_derived_source(a, "w-400", "v1-q70", src, sizeof src),
+	      "not for another variant");
+	CHECK(!http_derived_source("\"abc\"", "w-400", "v1-q82", src, sizeof src),
+	      "not from a plain ETag");
+	CHECK(
+	    !http_derived_source("W/\"abc:f8672fc5e3ca40c6\"", "w-400", "v1-q82", src, sizeof src),
+	    "not from a weak tag");
+	CHECK(!http_derived_source(NULL, "w-400", "v1-q82", src, sizeof src), "not from nothing");
+	char odd[HTTP_ETAG_LEN];
+	http_derived_etag("\"we\"ird\x01\"", "w-400", "v1-q82", odd);
+	CHECK(strchr(odd + 1, '"') == odd + strlen(odd) - 1 && !strchr(odd, '\x01'),
+	      "odd bytes of a source ETag cannot break the header: %s", odd);
 	CHECK(strcmp(a, b) == 0, "quotes around the source ETag do not matter");
 	CHECK(strcmp(a, c) != 0, "a changed source gives a new ETag");
 	CHECK(strcmp(a, d) != 0, "a changed variant (default quality) gives a new ETag");
