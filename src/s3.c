@@ -272,6 +272,11 @@ static enum outcome classify(struct s3_client *c, CURLcode rc, struct attempt *a
 		*st = ST_OK;
 		return DONE;
 	}
+	/* A PUT may be answered 201 or 204 by S3-compatible stores. */
+	if (!sink && a->status >= 200 && a->status < 300) {
+		*st = ST_OK;
+		return DONE;
+	}
 	s3_error_code(a->error_body.data, a->error_body.len, res->code, sizeof res->code);
 	*st = ST_S3_ERROR;
 	switch (a->status) {

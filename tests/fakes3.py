@@ -119,7 +119,8 @@ class Handler(BaseHTTPRequestHandler):
         with open(fpath + ".meta", "w") as f:
             json.dump({k: v for k, v in self.headers.items()
                        if k.lower().startswith("x-amz-meta-")}, f)
-        self.send(200, b"")
+        # 201, as nginx's dav module and some S3-compatible stores answer.
+        self.send(201, b"")
 
     do_HEAD = do_GET
 

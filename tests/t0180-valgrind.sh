@@ -50,6 +50,8 @@ expect 504 /hang/photo.jpg
 check "every request under valgrind got its status ($fails wrong)" test "$fails" = 0
 check "derivatives were cached and then served as hits" \
 	sh -c "grep -c 'cache=hit' '$SERVER_LOG' | grep -qx 4"
+check "a 201 to the cache write is a success (no warning)" \
+	sh -c "! grep -q 'cache write failed' '$SERVER_LOG'"
 
 cgi_req /wide.jpg
 check "clamped output is 2000x1500 JPEG" body_identifies_as "2000 1500 JPEG"
