@@ -162,37 +162,41 @@ void unit_config(void)
 	      "formats list parsed (jpg alias, comma)");
 	cfg_free(cfg);
 
+	expect_error("plan without limits", "[s3]\nbucket=x\n[plan p]\n[key a]\nkey=12345678\n",
+		     "[plan p]", "rate, a quota");
+	expect_error(
+	    "burst without rate",
+	    "[s3]\nbucket=x\n[plan p]\nburst=5\nquota=9\nperiod=day\n[key a]\nkey=12345678\n",
+	    "[plan p] burst", "needs a rate");
+	expect_error("quota without period",
+		     "[s3]\nbucket=x\n[plan p]\nquota=9\n[key a]\nkey=12345678\n",
+		     "[plan p] period", "day, week or month");
+	expect_error("bad period",
+		     "[s3]\nbucket=x\n[plan p]\nquota=9\nperiod=year\n[key a]\nkey=12345678\n",
+		     "[plan p] period", "year");
+	expect_error("bad rate", "[s3]\nbucket=x\n[plan p]\nrate=fast\n[key a]\nkey=12345678\n",
+		     "[plan p] rate", "fast");
+	expect_error("bad backend",
+		     "[s3]\nbucket=x\n[limits]\nbackend=etcd\n[key a]\nkey=12345678\n",
+		     "[limits] backend", "etcd");
+	expect_error("relative state file",
+		     "[s3]\nbucket=x\n[limits]\nstate_file=state\n[key a]\nkey=12345678\n",
+		     "[limits] state_file", "absolute");
+	cfg = cfg_load(write_file("plans.ini", "[s3]\nbucket=x\n[plan Gold]\nrate=2.5\nquota=100\n"
+					       "period=week\n[key a]\nkey=12345678\nplan=gold\n"
+					       "[metrics]\nkey=metrics-key-1\n"),
+		       err, sizeof err);
+	CHECK(cfg && cfg->n_plans == 1 && cfg->plans[0].rate == 2.5 && cfg->plans[0].burst == 3 &&
+		  cfg->plans[0].quota == 100 && cfg->plans[0].period == PERIOD_WEEK &&
+		  cfg->keys.keys[0].plan == 0 && cfg->has_metrics_key,
+	      "plan loaded (burst defaults to one second of rate, names case-insensitive) (%s)",
+	      cfg ? "ok" : err);
+	cfg_free(cfg);
+
 	unsetenv("IMGSVC_CONFIG");
 	CHECK(strcmp(cfg_default_path("/x.ini"), "/x.ini") == 0, "-c wins");
 	setenv("IMGSVC_CONFIG", "/env.ini", 1);
 	CHECK(strcmp(cfg_default_path(NULL), "/env.ini") == 0, "IMGSVC_CONFIG next");
-	expect_error("overlapping prefixes",
-		     "[s3]\nbucket=x\noriginals_prefix=img/\nresized_prefix=img/resized/\n"
-		     "[key a]\nkey=12345678\n",
-		     "[s3] resized_prefix", "overlaps");
-	expect_error("empty originals prefix overlaps everything",
-		     "[s3]\nbucket=x\noriginals_prefix=\n[key a]\nkey=12345678\n",
-		     "[s3] resized_prefix", "overlaps");
-	expect_error("originals under the resized prefix",
-		     "[s3]\nbucket=x\noriginals_prefix=r/orig/\nresized_prefix=r/\n"
-		     "[key a]\nkey=12345678\n",
-		     "[s3] resized_prefix", "overlaps");
-	expect_error("bad formats",
-		     "[s3]\nbucket=x\n[server]\nformats=jpeg tiff\n[key a]\nkey=12345678\n",
-		     "[server] formats", "tiff");
-	expect_error("quality out of range",
-		     "[s3]\nbucket=x\n[server]\nquality=101\n[key a]\nkey=12345678\n",
-		     "[server] quality", "1 to 100");
-	cfg = cfg_load(write_file("nocache.ini", "[s3]\nbucket=x\noriginals_prefix=\n[server]\n"
-						 "derivative_cache=no\nformats=jpg, png\n[key a]\n"
-						 "key=12345678\n"),
-		       err, sizeof err);
-	CHECK(cfg && !cfg->server.derivative_cache,
-	      "empty originals prefix is fine without the cache (%s)", cfg ? "ok" : err);
-	CHECK(cfg && cfg->server.formats == ((1u << IMG_JPEG) | (1u << IMG_PNG)),
-	      "formats list parsed (jpg alias, comma)");
-	cfg_free(cfg);
-
 	unsetenv("IMGSVC_CONFIG");
 	CHECK(strstr(cfg_default_path(NULL), "/imgsvc/imgsvc.ini") != NULL, "sysconfdir default");
 
