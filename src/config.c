@@ -238,7 +238,8 @@ static void set_option(struct loader *ld, struct cfg *cfg, const struct opt *o, 
 		break;
 	case OPT_CHOICE:
 		if (!parse_choice(o->choices, v, &n))
-			fail(ld, o->section, o->name, "expected one of %s, got '%s'", o->choices, v);
+			fail(ld, o->section, o->name, "expected one of %s, got '%s'", o->choices,
+			     v);
 		else if (o->offset == OFF(limits.redis_fail_open))
 			*(bool *)field = n == 1;
 		else
@@ -262,6 +263,27 @@ static bool valid_key_name(const char *s)
 	for (; *s; s++)
 		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
 			return false;
+	return true;
+}
+
+/*
+ * The SHA-256 of a key given as "key = KEY" or "sha256 = HEX" (exactly one
+ * of them): what [key NAME] and [metrics] both hold.
+ */
+static bool key_digest(struct loader *ld, const char *sec, const char *key, const char *sha,
+		       unsigned char digest[SHA256_LEN])
+{
+	if ((key != NULL) == (sha != NULL))
+		return fail(ld, sec, key ? "sha256" : "key", "give exactly one of key and sha256");
+	if (key) {
+		/* Keys shorter than this are guessable by brute force. */
+		if (strlen(key) < 8)
+			return fail(ld, sec, "key", "must be at least 8 characters");
+		crypto_sha256(key, strlen(key), digest);
+		return true;
+	}
+	if (!crypto_unhex(sha, digest, SHA256_LEN))
+		return fail(ld, sec, "sha256", "expected 64 hex digits (echo -n KEY | sha256sum)");
 	return true;
 }
 
@@ -303,21 +325,8 @@ static void load_key(struct loader *ld, struct cfg *cfg, dictionary *d, const ch
 		}
 	}
 
-	if ((key != NULL) == (sha != NULL)) {
-		fail(ld, sec, key ? "sha256" : "key", "give exactly one of key and sha256");
+	if (!key_digest(ld, sec, key, sha, digest))
 		return;
-	}
-	if (key) {
-		/* Keys shorter than this are guessable by brute force. */
-		if (strlen(key) < 8) {
-			fail(ld, sec, "key", "must be at least 8 characters");
-			return;
-		}
-		crypto_sha256(key, strlen(key), digest);
-	} else if (!crypto_unhex(sha, digest, SHA256_LEN)) {
-		fail(ld, sec, "sha256", "expected 64 hex digits (echo -n KEY | sha256sum)");
-		return;
-	}
 	if (enabled && !parse_bool(enabled, &on)) {
 		fail(ld, sec, "enabled", "expected yes or no, got '%s'", enabled);
 		return;
@@ -400,17 +409,12 @@ static bool load_plan(struct loader *ld, struct cfg *cfg, dictionary *d, const c
 static bool load_metrics(struct loader *ld, struct cfg *cfg, dictionary *d)
 {
 	const char *key = get(d, "metrics", "key"), *sha = get(d, "metrics", "sha256");
+	unsigned char digest[SHA256_LEN];
 	if (!key && !sha)
 		return true;
-	if (key && sha)
-		return fail(ld, "metrics", "sha256", "give exactly one of key and sha256");
-	if (key && strlen(key) < 8)
-		return fail(ld, "metrics", "key", "must be at least 8 characters");
-	if (key)
-		crypto_sha256(key, strlen(key), cfg->metrics_digest);
-	else if (!crypto_unhex(sha, cfg->metrics_digest, SHA256_LEN))
-		return fail(ld, "metrics", "sha256", "expected 64 hex digits");
-	cfg->has_metrics_key = true;
+	if (!key_digest(ld, "metrics", key, sha, digest))
+		return false;
+	auth_add(&cfg->metrics_keys, "metrics", digest, true);
 	return true;
 }
 
@@ -641,6 +645,7 @@ void cfg_free(struct cfg *cfg)
 		if (options[i].type == OPT_STRING)
 			free(*(char **)((char *)cfg + options[i].offset));
 	auth_table_free(&cfg->keys);
+	auth_table_free(&cfg->metrics_keys);
 	for (size_t i = 0; i < cfg->n_plans; i++)
 		free(cfg->plans[i].name);
 	free(cfg->plans);

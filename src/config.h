@@ -67,8 +67,7 @@ struct cfg {
 	struct auth_table keys;
 	struct plan *plans; /* [plan NAME] sections; auth_key.plan indexes this */
 	size_t n_plans;
-	bool has_metrics_key; /* [metrics] key or sha256 given */
-	unsigned char metrics_digest[SHA256_LEN];
+	struct auth_table metrics_keys; /* [metrics]: the admin key, or empty */
 };
 
 /*

@@ -32,9 +32,11 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "clock.h"
 #include "crypto.h"
 #include "http.h"
 #include "img.h"
+#include "json.h"
 #include "params.h"
 #include "path.h"
 #include "probe.h"
@@ -94,21 +96,6 @@ struct fetch {
 	struct s3_sink sink; /* ctx points back at this fetch */
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wall-clock milliseconds: usage-plan periods are UTC days, weeks, months. */
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Asks the key's usage plan whether this request may go on. When Redis
  * cannot be asked the configured policy decides, and the failure is logged
@@ -127,19 +114,19 @@ static enum status admit(const struct app *app, const struct auth_key *who, long
 		char err[256];
 		if (redis_admit(app->redis, who->name, plan, &v, &retry, err, sizeof err) < 0) {
 			bool open = app->cfg->limits.redis_fail_open;
-			if (now_ms() - last_warning > 60000 || last_warning == 0) {
+			if (clock_mono_ms() - last_warning > 60000 || last_warning == 0) {
 				log_msg("warning",
 					"usage-plan backend Redis unavailable (%s): failing %s",
 					err,
 					open ? "open (admitting)" : "closed (refusing with 503)");
-				last_warning = now_ms();
+				last_warning = clock_mono_ms();
 			}
 			*retry_after = open ? 0 : 1;
 			return open ? ST_OK : ST_UNAVAILABLE;
 		}
 #endif
 	} else if (app->state) {
-		v = state_admit(app->state, who->name, plan, wall_ms(), &retry);
+		v = state_admit(app->state, who->name, plan, clock_wall_ms(), &retry);
 	}
 	*retry_after = retry;
 	return v == PLAN_ALLOW          ? ST_OK
@@ -248,25 +235,13 @@ static void send_body(struct response *r, const void *data, size_t len)
 		flush_body(r);
 }
 
-static void json_escape(struct buf *b, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_printf(b, "\\%c", *p);
-		else if (*p < 0x20)
-			buf_printf(b, "\\u%04x", *p);
-		else
-			buf_putc(b, (char)*p);
-	}
-}
-
 static void send_error(struct response *r, enum status st, const char *message,
 		       long long retry_after)
 {
 	struct buf body = BUF_INIT, h = BUF_INIT;
-	buf_puts(&body, "{\"message\":\"");
-	json_escape(&body, message ? message : status_message(st));
-	buf_puts(&body, "\"}\n");
+	buf_puts(&body, "{\"message\":");
+	json_append_string(&body, message ? message : status_message(st));
+	buf_puts(&body, "}\n");
 	put_header(&h, "Content-Type", "application/json");
 	buf_printf(&h, "Content-Length: %zu\r\n", body.len);
 	put_header(&h, "Cache-Control", "no-store");
@@ -515,11 +490,11 @@ static enum status transform_and_send(struct fetch *f, const struct params *p,
 				      struct img_output *out)
 {
 	const char *why = NULL;
-	long long t0 = now_ms();
+	long long t0 = clock_mono_ms();
 	int quality = p->q ? p->q : (int)f->app->cfg->server.quality;
 	enum status st = img_transform(f->data.data, f->data.len, &f->info, p, quality, out, &why);
 
-	log->img_ms = (long)(now_ms() - t0);
+	log->img_ms = (long)(clock_mono_ms() - t0);
 	if (st != ST_OK) {
 		f->detail = why;
 		return st;
@@ -618,11 +593,10 @@ static bool cache_get(const struct app *app, const char *dkey, struct collected 
 
 /* A derivative: from the cache when fresh, else computed and kept. */
 static enum status serve_derivative(const struct app *app, struct response *resp, const char *key,
-				    const char *rel, struct params *p, const char *accept,
+				    const char *rel, struct params *p,
+				    const struct params_limits *lim, const char *accept,
 				    struct reqlog *log, struct buf *detail, struct deferred *later)
 {
-	struct params_limits lim = {(unsigned long)app->cfg->server.max_output_dimension,
-				    (int)app->cfg->server.quality};
 	struct buf canon = BUF_INIT, dkey = BUF_INIT;
 	struct collected cached = {BUF_INIT, app->cfg->server.max_source_bytes};
 	struct fetch f = {.app = app,
@@ -638,7 +612,7 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 
 	if (p->fm == FM_AUTO && params_accepts_webp(accept))
 		p->fm = FM_WEBP;
-	params_canonical(p, &lim, &canon);
+	params_canonical(p, lim, &canon);
 	variant(app, var, sizeof var);
 	buf_printf(&dkey, "%s%s/%s", app->cfg->s3.resized_prefix, canon.data, rel);
 	log->cache = "miss";
@@ -719,21 +693,18 @@ out:
 static enum status serve_metrics(const struct app *app, struct response *resp,
 				 const char *presented, const char *authorization, const char **why)
 {
-	unsigned char d[SHA256_LEN];
+	const struct auth_key *who;
 
 	/* Scrapers that can only send a bearer token (Prometheus) may. */
 	if ((!presented || !*presented) && authorization &&
 	    strncasecmp(authorization, "Bearer ", 7) == 0)
 		presented = authorization + 7;
 
-	if (!app->cfg->has_metrics_key || !app->state) {
+	if (!app->cfg->metrics_keys.n || !app->state) {
 		*why = "Metrics are not enabled (see [metrics] in the configuration)";
 		return ST_NOT_FOUND;
 	}
-	if (!presented || !*presented)
-		return ST_FORBIDDEN;
-	crypto_sha256(presented, strlen(presented), d);
-	if (!crypto_equal(d, app->cfg->metrics_digest, SHA256_LEN))
+	if (auth_check(&app->cfg->metrics_keys, presented, &who) != AUTH_OK)
 		return ST_FORBIDDEN;
 	struct buf body = BUF_INIT, h = BUF_INIT;
 	state_metrics(app->state, &body);
@@ -795,7 +766,7 @@ static int cache_kind(const char *cache)
 
 void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *later)
 {
-	long long t0 = now_ms();
+	long long t0 = clock_mono_ms();
 	const char *method = FCGX_GetParam("REQUEST_METHOD", rq->envp);
 	const char *path = FCGX_GetParam("PATH_INFO", rq->envp);
 	const char *uri = FCGX_GetParam("REQUEST_URI", rq->envp);
@@ -865,7 +836,7 @@ void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *la
 	if (params_is_identity(&params, &lim))
 		st = serve_original(app, &resp, key.data, &log, &detail);
 	else
-		st = serve_derivative(app, &resp, key.data, path + 1, &params,
+		st = serve_derivative(app, &resp, key.data, path + 1, &params, &lim,
 				      FCGX_GetParam("HTTP_ACCEPT", rq->envp), &log, &detail, later);
 	if (detail.len)
 		log.detail = detail.data;
@@ -891,17 +862,17 @@ done:
 	buf_free(&resp.stage);
 	log.status = resp.code;
 	log.bytes = resp.bytes;
-	log.total_ms = (long)(now_ms() - t0);
+	log.total_ms = (long)(clock_mono_ms() - t0);
 	reqlog_write(&log);
 	if (app->state) {
 		struct state_request r = {
 		    .key_name = who && !(st == ST_FORBIDDEN) ? who->name : NULL,
 		    .status = resp.code,
 		    .bytes = resp.bytes,
-		    .total_s = (double)(now_ms() - t0) / 1000,
+		    .total_s = (double)(clock_mono_ms() - t0) / 1000,
 		    .s3_s = log.s3_ms >= 0 ? (double)log.s3_ms / 1000 : -1,
 		    .cache = cache_kind(log.cache),
-		    .now_ms = wall_ms(),
+		    .now_ms = clock_wall_ms(),
 		};
 		state_record(app->state, &r);
 	}

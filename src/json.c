@@ -10,6 +10,7 @@
 #include "json.h"
 
 #include "crypto.h"
+#include "path.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -363,4 +364,28 @@ done:
 	if (rc != JSON_OK)
 		buf_reset(out);
 	return rc;
+}
+
+void json_append_string(struct buf *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s);
+
+	buf_putc(out, '"');
+	while (left) {
+		size_t n = path_utf8_len(p, left);
+		if (n == 0) {
+			buf_puts(out, "\\ufffd");
+			n = 1;
+		} else if (*p == '"' || *p == '\\') {
+			buf_printf(out, "\\%c", *p);
+		} else if (*p < 0x20) {
+			buf_printf(out, "\\u%04x", *p);
+		} else {
+			buf_append(out, p, n);
+		}
+		p += n;
+		left -= n;
+	}
+	buf_putc(out, '"');
 }

@@ -30,4 +30,11 @@
  */
 int json_get_string(const char *json, size_t len, const char *field, struct buf *out);
 
+/*
+ * Appends s as a JSON string literal: quotes, backslashes and control
+ * characters escaped, bytes that are not UTF-8 replaced by U+FFFD, so the
+ * document stays valid whatever s holds.
+ */
+void json_append_string(struct buf *out, const char *s);
+
 #endif

@@ -20,6 +20,8 @@
  */
 #include "redislimit.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -181,13 +183,6 @@ struct redis_limiter {
 	int64_t failed_ms; /* ... at this monotonic time */
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
 							  ...)
 {
@@ -243,7 +238,7 @@ static int fail(struct redis_limiter *r)
 		r->ctx = NULL;
 	}
 	r->failed = true;
-	r->failed_ms = mono_ms();
+	r->failed_ms = clock_mono_ms();
 	return -1;
 }
 
@@ -414,7 +409,7 @@ int redis_admit(struct redis_limiter *r, const char *key_name, const struct plan
 		r->failed = false;
 	}
 	if (!r->ctx) {
-		int64_t since = mono_ms() - r->failed_ms;
+		int64_t since = clock_mono_ms() - r->failed_ms;
 		if (r->failed && since < RECONNECT_INTERVAL_MS) {
 			set_err(err, errlen,
 				"redis %s:%d: unavailable (last attempt %" PRId64

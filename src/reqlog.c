@@ -7,6 +7,7 @@
 #include "reqlog.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,15 +25,21 @@ static void put_time(struct buf *b)
 	buf_printf(b, "%s.%03ldZ imgsvc[%ld]", s, ts.tv_nsec / 1000000, (long)getpid());
 }
 
-/* Appends s with bytes outside printable ASCII, space, '"' and '\\' escaped. */
-static void put_escaped(struct buf *b, const char *s)
+/*
+ * Appends s with '"', '\\' and control bytes written as \xNN; a field
+ * (key, path) also escapes space and non-ASCII bytes, so it stays one
+ * token, while free text (detail, in quotes) keeps them.
+ */
+static void put_escaped(struct buf *b, const char *s, bool field)
 {
 	if (!s) {
 		buf_putc(b, '-');
 		return;
 	}
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p <= 0x20 || *p >= 0x7F || *p == '"' || *p == '\\')
+		bool odd = *p < 0x20 || *p == 0x7F || *p == '"' || *p == '\\' ||
+			   (field && (*p == ' ' || *p >= 0x80));
+		if (odd)
 			buf_printf(b, "\\x%02X", *p);
 		else
 			buf_putc(b, (char)*p);
@@ -56,11 +63,11 @@ void reqlog_write(const struct reqlog *l)
 	struct buf b = BUF_INIT;
 	put_time(&b);
 	buf_puts(&b, " key=");
-	put_escaped(&b, l->key_name);
+	put_escaped(&b, l->key_name, true);
 	buf_putc(&b, ' ');
-	put_escaped(&b, l->method);
+	put_escaped(&b, l->method, true);
 	buf_putc(&b, ' ');
-	put_escaped(&b, l->path);
+	put_escaped(&b, l->path, true);
 	buf_printf(&b, " status=%d bytes=%lld", l->status, l->bytes);
 	if (l->s3_ms >= 0)
 		buf_printf(&b, " s3_ms=%ld", l->s3_ms);
@@ -73,13 +80,7 @@ void reqlog_write(const struct reqlog *l)
 		buf_printf(&b, " cache=%s", l->cache);
 	if (l->detail) {
 		buf_puts(&b, " detail=\"");
-		for (const char *p = l->detail; *p; p++) {
-			unsigned char c = (unsigned char)*p;
-			if (c < 0x20 || c == 0x7F || c == '"' || c == '\\')
-				buf_printf(&b, "\\x%02X", c);
-			else
-				buf_putc(&b, (char)c);
-		}
+		put_escaped(&b, l->detail, false);
 		buf_putc(&b, '"');
 	}
 	emit(&b);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "crypto.h"
 #include "sigv4.h"
 
@@ -42,13 +43,6 @@ struct attempt {
 };
 
 enum outcome { DONE, RETRY, FAIL };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct s3_client *s3_client_new(const struct cfg_s3 *cfg, struct creds_provider *creds)
 {
@@ -363,7 +357,7 @@ static long backoff_ms(struct s3_client *c, int attempt)
 enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_result *res)
 {
 	struct buf url = BUF_INIT, host = BUF_INIT, uri = BUF_INIT;
-	long long start = now_ms(), deadline = start + c->cfg->timeout_ms;
+	long long start = clock_mono_ms(), deadline = start + c->cfg->timeout_ms;
 	enum status st = ST_S3_ERROR;
 	char payload_hash[SHA256_HEX_LEN + 1] = SIGV4_EMPTY_SHA256;
 
@@ -375,7 +369,7 @@ enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_re
 	}
 	s3_build_url(c->cfg, op->key, &url, &host, &uri);
 	for (int i = 0; i <= c->cfg->retries; i++) {
-		long long remaining = deadline - now_ms();
+		long long remaining = deadline - clock_mono_ms();
 		if (remaining <= 0) {
 			st = ST_S3_TIMEOUT;
 			break;
@@ -400,12 +394,12 @@ enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_re
 		if (o != RETRY)
 			break;
 		long wait = backoff_ms(c, i);
-		if (i == c->cfg->retries || now_ms() + wait >= deadline)
+		if (i == c->cfg->retries || clock_mono_ms() + wait >= deadline)
 			break;
 		struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
 		nanosleep(&ts, NULL);
 	}
-	res->ms = (long)(now_ms() - start);
+	res->ms = (long)(clock_mono_ms() - start);
 	buf_free(&url);
 	buf_free(&host);
 	buf_free(&uri);

@@ -28,6 +28,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "json.h"
 #include "plan.h"
 #include "state.h"
 
@@ -181,44 +182,13 @@ static void print_csv(const struct rows *r)
 	}
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped; bytes
- * that are not UTF-8 become U+FFFD so the document stays valid. */
+/* A JSON string literal on stdout (see json_append_string). */
 static void json_string(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	putchar('"');
-	while (*p) {
-		size_t n = 1;
-		unsigned c = *p;
-		if (c >= 0x80) {
-			n = c >= 0xc2 && c <= 0xdf   ? 2
-			    : c >= 0xe0 && c <= 0xef ? 3
-			    : c >= 0xf0 && c <= 0xf4 ? 4
-						     : 0;
-			for (size_t i = 1; i < n; i++)
-				if ((p[i] & 0xc0) != 0x80)
-					n = 0;
-			/* Overlong forms and surrogates. */
-			if ((n == 3 &&
-			     ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0))) ||
-			    (n == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))))
-				n = 0;
-			if (n == 0) {
-				fputs("\\ufffd", stdout);
-				p++;
-				continue;
-			}
-			fwrite(p, 1, n, stdout);
-		} else if (c == '"' || c == '\\') {
-			printf("\\%c", c);
-		} else if (c < 0x20) {
-			printf("\\u%04x", c);
-		} else {
-			putchar((int)c);
-		}
-		p += n;
-	}
-	putchar('"');
+	struct buf b = BUF_INIT;
+	json_append_string(&b, s);
+	fwrite(b.data, 1, b.len, stdout);
+	buf_free(&b);
 }
 
 static void print_json(const struct rows *r)

@@ -188,7 +188,7 @@ void unit_config(void)
 		       err, sizeof err);
 	CHECK(cfg && cfg->n_plans == 1 && cfg->plans[0].rate == 2.5 && cfg->plans[0].burst == 3 &&
 		  cfg->plans[0].quota == 100 && cfg->plans[0].period == PERIOD_WEEK &&
-		  cfg->keys.keys[0].plan == 0 && cfg->has_metrics_key,
+		  cfg->keys.keys[0].plan == 0 && cfg->metrics_keys.n == 1,
 	      "plan loaded (burst defaults to one second of rate, names case-insensitive) (%s)",
 	      cfg ? "ok" : err);
 	cfg_free(cfg);
