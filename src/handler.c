@@ -289,11 +289,28 @@ static bool answer_not_modified(const struct app *app, struct response *r,
 	return true;
 }
 
+/*
+ * The Content-Type an object is served with: S3's, when it names a raster
+ * image. Anything else a browser could run as a page from this origin —
+ * text/html, SVG, XML, script, or no type — goes out as
+ * application/octet-stream: the bucket may hold files uploaded by others.
+ */
+static const char *served_type(const char *type)
+{
+	if (!type || strncasecmp(type, "image/", 6) != 0)
+		return "application/octet-stream";
+	for (const char *p = type; *p; p++)
+		if (strncasecmp(p, "svg", 3) == 0 || strncasecmp(p, "xml", 3) == 0)
+			return "application/octet-stream";
+	return type;
+}
+
 static void send_image(const struct app *app, struct response *r, const struct image_meta *m,
 		       const void *body, size_t len)
 {
 	struct buf h = BUF_INIT;
-	put_header(&h, "Content-Type", m->type && *m->type ? m->type : "application/octet-stream");
+	put_header(&h, "Content-Type", served_type(m->type));
+	put_header(&h, "X-Content-Type-Options", "nosniff");
 	if (m->length >= 0)
 		buf_printf(&h, "Content-Length: %lld\r\n", m->length);
 	put_cache_headers(&h, app, m);

@@ -60,6 +60,12 @@ e2e_setup() {
 	mkdir -p "$(dirname "$dir/$PREFIX$LONG_PATH")"
 	cp "$T/small.png" "$dir/$PREFIX$LONG_PATH"
 	upload_dir "$dir"
+	# Objects a browser would run as a page if served with their stored
+	# type: HTML stored as text/html under an image name, and an SVG.
+	printf '<html><script>alert(1)</script></html>' >"$T/evil.html"
+	printf '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>' >"$T/evil.svg"
+	upload "$T/evil.html" "${PREFIX}evil.jpg" --content-type text/html
+	upload "$T/evil.svg" "${PREFIX}evil.svg" --content-type image/svg+xml
 	# What S3 says about two of them (Content-Type, Last-Modified).
 	for f in photo2mp.jpg photo-dune.png; do
 		aws_s3 s3api head-object --bucket "$BUCKET" --key "$PREFIX$f" \
@@ -120,7 +126,20 @@ e2e_cases() {
 		check "GET $f: ETag from S3 ($etag)" header_is ETag "$etag"
 		check "GET $f: Last-Modified from S3" same_time "$(hdr Last-Modified)" "$(s3_field "$f" LastModified)"
 		check "GET $f: Cache-Control from the config" header_is Cache-Control "public, max-age=60"
+		check "GET $f: X-Content-Type-Options: nosniff" header_is X-Content-Type-Options nosniff
 	done
+
+	# Stored as HTML or SVG: served unchanged, but never with a type a
+	# browser would run.
+	get /evil.jpg
+	check "GET evil.jpg (stored as text/html): 200, byte-identical" body_same_as "$T/evil.html"
+	check "GET evil.jpg: Content-Type application/octet-stream, not text/html" \
+		header_is Content-Type application/octet-stream
+	check "GET evil.jpg: X-Content-Type-Options: nosniff" header_is X-Content-Type-Options nosniff
+	get /evil.svg
+	check "GET evil.svg (stored as image/svg+xml): byte-identical" body_same_as "$T/evil.svg"
+	check "GET evil.svg: Content-Type application/octet-stream, not image/svg+xml" \
+		header_is Content-Type application/octet-stream
 
 	for f in photo12mp.jpg photo13mp-progressive.jpg; do
 		get "/$f"
