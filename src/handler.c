@@ -740,11 +740,16 @@ static enum status serve_reserved(const struct app *app, struct response *resp, 
 	return ST_NOT_FOUND;
 }
 
-/* Defence in depth: an encoded NUL cannot survive into a C string intact. */
+/*
+ * Defence in depth: an encoded NUL in the path cannot survive into
+ * PATH_INFO intact (libfcgi's parameters are C strings). Only the path part
+ * of the URI is looked at: in the query "%00" reaches params_parse still
+ * encoded, which refuses it as the bad parameter it is.
+ */
 static bool has_encoded_nul(const char *uri)
 {
-	for (const char *p = uri; p && (p = strchr(p, '%')); p++)
-		if (p[1] == '0' && p[2] == '0')
+	for (const char *p = uri; p && *p && *p != '?'; p++)
+		if (p[0] == '%' && p[1] == '0' && p[2] == '0')
 			return true;
 	return false;
 }
