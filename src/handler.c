@@ -735,13 +735,39 @@ static enum status serve_metrics(const struct app *app, struct response *resp,
 	return ST_OK;
 }
 
+/*
+ * The X-API-Key header (NULL when absent); *several is set when the request
+ * carries HTTP_X_API_KEY more than once. Web servers join repeated headers
+ * into one value, but lighttpd maps both "X-API-Key" and "X_API_Key" onto
+ * HTTP_X_API_KEY and passes each, and libfcgi would hand over whichever
+ * came first: two keys in one request are refused, never one picked.
+ */
+static const char *api_key(FCGX_Request *rq, bool *several)
+{
+	static const char name[] = "HTTP_X_API_KEY=";
+	const char *found = NULL;
+
+	*several = false;
+	for (char **e = rq->envp; e && *e; e++) {
+		if (strncmp(*e, name, sizeof name - 1) != 0)
+			continue;
+		if (found)
+			*several = true;
+		else
+			found = *e + sizeof name - 1;
+	}
+	return found;
+}
+
 static enum status serve_reserved(const struct app *app, struct response *resp, const char *path,
 				  FCGX_Request *rq, const char **why)
 {
-	const char *presented = FCGX_GetParam("HTTP_X_API_KEY", rq->envp);
+	bool several;
+	const char *presented = api_key(rq, &several);
 	if (strcmp(path, PATH_RESERVED "metrics") == 0)
-		return serve_metrics(app, resp, presented,
-				     FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), why);
+		return several ? ST_FORBIDDEN
+			       : serve_metrics(app, resp, presented,
+					       FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), why);
 	if (strcmp(path, PATH_RESERVED "health") == 0) {
 		static const char body[] = "{\"status\":\"ok\"}\n";
 		struct buf h = BUF_INIT;
@@ -757,11 +783,16 @@ static enum status serve_reserved(const struct app *app, struct response *resp, 
 	return ST_NOT_FOUND;
 }
 
-/* Defence in depth: an encoded NUL cannot survive into a C string intact. */
+/*
+ * Defence in depth: an encoded NUL in the path cannot survive into
+ * PATH_INFO intact (libfcgi's parameters are C strings). Only the path part
+ * of the URI is looked at: in the query "%00" reaches params_parse still
+ * encoded, which refuses it as the bad parameter it is.
+ */
 static bool has_encoded_nul(const char *uri)
 {
-	for (const char *p = uri; p && (p = strchr(p, '%')); p++)
-		if (p[1] == '0' && p[2] == '0')
+	for (const char *p = uri; p && *p && *p != '?'; p++)
+		if (p[0] == '%' && p[1] == '0' && p[2] == '0')
 			return true;
 	return false;
 }
@@ -788,7 +819,8 @@ void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *la
 	const char *path = FCGX_GetParam("PATH_INFO", rq->envp);
 	const char *uri = FCGX_GetParam("REQUEST_URI", rq->envp);
 	const char *query = FCGX_GetParam("QUERY_STRING", rq->envp);
-	const char *presented = FCGX_GetParam("HTTP_X_API_KEY", rq->envp);
+	bool several_keys;
+	const char *presented = api_key(rq, &several_keys);
 	struct response resp = {.out = rq->out, .rq = rq};
 	struct reqlog log = {.method = method, .path = path, .s3_ms = -1, .img_ms = -1};
 	struct buf key = BUF_INIT, detail = BUF_INIT;
@@ -824,6 +856,11 @@ void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *la
 	if (!params_parse(query, &lim, &params, perr, sizeof perr)) {
 		st = ST_BAD_REQUEST;
 		why = perr;
+		goto done;
+	}
+	if (several_keys) {
+		log.detail = "more than one X-API-Key header";
+		st = ST_FORBIDDEN;
 		goto done;
 	}
 	switch (auth_check(&app->cfg->keys, presented, &who)) {
