@@ -3,25 +3,55 @@
 
 It answers GET /BUCKET/KEY for the objects in a directory, but fails in the
 ways a real S3 will not on demand. The behaviour is set per key prefix in
-the request path (after an optional "original-images/"):
+the request path (after an optional "original-images/"); the rest of the
+key names the file served, where a mode serves one:
 
-  /bucket/fail503x2/...   503 SlowDown for the first 2 requests of that key, then 200
-  /bucket/fail500x1/...   500 InternalError once, then 200
+  /bucket/fail503/...     503 SlowDown
+  /bucket/fail500/...     500 InternalError
   /bucket/always503/...   503 SlowDown every time
-  /bucket/hang/...        accepts, reads the request, never answers
+  /bucket/always500/...   500 InternalError every time
   /bucket/denied/...      403 AccessDenied
+  /bucket/forbidden/...   403 SignatureDoesNotMatch
+  /bucket/hang/...        accepts, reads the request, never answers
+  /bucket/hangheaders/NAME  status line and headers of NAME (Content-Length
+                          included), then no body, ever
+  /bucket/stallbody/NAME  headers and half of NAME's body, then nothing more
+  /bucket/short/NAME      headers and half of NAME's body, then closes (FIN):
+                          fewer bytes than Content-Length
+  /bucket/reset/NAME      headers and half of NAME's body, then a reset
+                          (SO_LINGER 0 close: RST)
+  /bucket/redirect301/... 301 PermanentRedirect (S3's XML, Location: elsewhere)
+  /bucket/redirect307/... 307 TemporaryRedirect (likewise)
+  /bucket/garbageNNN/...  status NNN with a body that is not S3's XML
+  /bucket/emptyNNN/...    status NNN with no body (Content-Length: 0)
+  /bucket/html/...        200 text/html: a web page, not an object
+  /bucket/expired/...     400 ExpiredToken
   /bucket/slow/NAME       waits 1 s, then serves NAME
 
-Anything else is served from DIR (404 NoSuchKey if absent), with the ETag
-"fake-etag" (If-None-Match with it gets 304); PUT stores into DIR, keeping
-its x-amz-meta-* headers beside the object. Every request is
-logged as one line "PEER_PORT METHOD PATH STATUS" to the log file, so tests
-can count attempts and distinct connections (keep-alive reuse).
+Any mode followed by xN (fail503x2, shortx1, expiredx1...) applies to the
+first N requests of that key only; later ones are served NAME.
+"Half" is half of NAME's bytes, rounded down. Anything else is served from
+DIR (404 NoSuchKey if absent), with the ETag "fake-etag" (If-None-Match
+with it gets 304); PUT stores into DIR, keeping its x-amz-meta-* headers
+beside the object. Every request is logged as one line
+"PEER_PORT METHOD PATH STATUS" to the log file (STATUS is the code sent, or
+the mode's name for one that sends none or breaks off), so tests can count
+attempts and distinct connections (keep-alive reuse). With FAKES3_LONG_LOG=1
+in the environment two fields follow: the access key id of the signature
+("-" if none) and the time of the answer (Unix seconds, with milliseconds),
+so tests see which credentials signed and the waits between attempts.
 
-usage: fakes3.py PORTFILE DIR LOGFILE
+With MODE, every GET of a key without a mode prefix of its own (the
+derivative cache's keys too) gets that mode ("hang": an S3 that answers
+nothing at all).
+
+usage: fakes3.py PORTFILE DIR LOGFILE [MODE]
 """
 import json
 import os
+import re
+import socket
+import struct
 import sys
 import threading
 import time
@@ -29,13 +59,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
 PORTFILE, ROOT, LOG = sys.argv[1], sys.argv[2], sys.argv[3]
+DEFAULT_MODE = sys.argv[4] if len(sys.argv) > 4 else None
+LONG_LOG = os.environ.get("FAKES3_LONG_LOG") == "1"
 counts = {}
 lock = threading.Lock()
+# Modes whose key names a file to serve after the prefix.
+SERVING = ("slow", "hangheaders", "stallbody", "short", "reset")
+MODES = SERVING + ("always503", "always500", "denied", "forbidden", "redirect301",
+                   "redirect307", "html", "expired", "hang")
 
 
-def error_xml(code, message):
+def error_xml(code, message, extra=""):
     return ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code>'
-            '<Message>%s</Message></Error>' % (code, message)).encode()
+            '<Message>%s</Message>%s</Error>' % (code, message, extra)).encode()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -44,9 +80,20 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def finish(self):
+        # A mode that reset the connection leaves nothing to flush.
+        try:
+            super().finish()
+        except OSError:
+            pass
+
     def record(self, status):
+        m = re.search(r"Credential=([^/]+)/", self.headers.get("Authorization", ""))
         with lock, open(LOG, "a") as f:
-            f.write("%d %s %s %s\n" % (self.client_address[1], self.command, self.path, status))
+            f.write("%d %s %s %s" % (self.client_address[1], self.command, self.path, status))
+            if LONG_LOG:
+                f.write(" %s %.3f" % (m.group(1) if m else "-", time.time()))
+            f.write("\n")
 
     def send(self, status, body, ctype="application/xml", extra=None):
         self.record(status)
@@ -58,6 +105,38 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def object_headers(self, name, body):
+        """Status line and headers of a 200 for the file, as send() writes them."""
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg" if name.endswith(".jpg")
+                         else "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", '"fake-etag"')
+        self.end_headers()
+        self.wfile.flush()
+
+    def broken(self, first, fpath, name):
+        """The modes that start a 200 and never finish it."""
+        with open(fpath, "rb") as f:
+            body = f.read()
+        self.record(first)
+        self.object_headers(name, body)
+        if first == "hangheaders":
+            time.sleep(3600)
+            return
+        self.wfile.write(body[:len(body) // 2])
+        self.wfile.flush()
+        if first == "stallbody":
+            time.sleep(3600)
+            return
+        self.close_connection = True
+        if first == "reset":
+            # Let the client read what was sent, then abort: RST, not FIN.
+            time.sleep(0.3)
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.connection.close()
 
     def do_GET(self):
         path = self.path.split("?", 1)[0]
@@ -72,26 +151,61 @@ class Handler(BaseHTTPRequestHandler):
             n = counts[path]
         if "Authorization" not in self.headers or "x-amz-date" not in self.headers:
             return self.send(403, error_xml("AccessDenied", "unsigned request"))
-        if first.startswith("fail") and "x" in first:
-            code = int(first[4:7])
-            times = int(first.split("x", 1)[1])
-            if n <= times:
-                name = "SlowDown" if code == 503 else "InternalError"
-                return self.send(code, error_xml(name, "injected"))
-        if first == "always503":
-            return self.send(503, error_xml("SlowDown", "injected"))
-        if first == "denied":
+        # MODExN: the mode for the first N requests of the key, then NAME.
+        mode, times = first, None
+        m = re.fullmatch(r"([a-z]+[0-9]*)x([0-9]+)", first)
+        if m and (m.group(1) in MODES or re.fullmatch(r"(fail|garbage|empty)[0-9]{3}",
+                                                       m.group(1))):
+            mode, times = m.group(1), int(m.group(2))
+        name = key.split("/", 1)[1] if times is not None or mode in SERVING else key
+        if DEFAULT_MODE and times is None and mode not in MODES and \
+                not re.fullmatch(r"(fail|garbage|empty)[0-9]{3}", mode):
+            mode, name = DEFAULT_MODE, key
+        if times is not None and n > times:
+            mode = "serve"
+        if mode.startswith("fail"):
+            code = int(mode[4:7])
+            return self.send(code, error_xml("SlowDown" if code == 503 else "InternalError",
+                                             "injected"))
+        if mode == "expired":
+            return self.send(400, error_xml("ExpiredToken",
+                                            "The provided token has expired."))
+        if mode == "always503":
+            return self.send(503, error_xml("SlowDown", "Please reduce your request rate."))
+        if mode == "always500":
+            return self.send(500, error_xml("InternalError", "We encountered an internal error."))
+        if mode == "denied":
             return self.send(403, error_xml("AccessDenied", "Access Denied"))
-        if first == "hang":
+        if mode == "forbidden":
+            return self.send(403, error_xml("SignatureDoesNotMatch", "injected"))
+        if mode in ("redirect301", "redirect307"):
+            code = int(mode[8:])
+            kind = "PermanentRedirect" if code == 301 else "TemporaryRedirect"
+            where = "imgsvc-test.s3.eu-west-1.amazonaws.com"
+            return self.send(code, error_xml(
+                kind, "The bucket you are attempting to access must be addressed using "
+                "the specified endpoint.", "<Endpoint>%s</Endpoint><Bucket>%s</Bucket>"
+                % (where, parts[1])), extra={"Location": "http://%s/%s" % (where, key)})
+        m = re.fullmatch(r"(garbage|empty)([1-5][0-9][0-9])", mode)
+        if m:
+            body = b"" if m.group(1) == "empty" else \
+                b"<html><body><h1>Bad Gateway</h1><Error><Code>unclosed</body>\x00\xff"
+            return self.send(int(m.group(2)), body, "text/html")
+        if mode == "html":
+            return self.send(200, b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head>"
+                             b"<body>Please sign in to continue.</body></html>\n",
+                             "text/html; charset=utf-8", {"ETag": '"fake-html"'})
+        if mode == "hang":
             self.record("hang")
             time.sleep(3600)
             return
-        if first == "slow":
+        if mode == "slow":
             time.sleep(1)
-        name = key.split("/", 1)[1] if first.startswith("fail") or first == "slow" else key
         fpath = os.path.join(ROOT, name)
         if not os.path.isfile(fpath):
             return self.send(404, error_xml("NoSuchKey", "The specified key does not exist."))
+        if mode in SERVING and mode != "slow":
+            return self.broken(mode, fpath, name)
         if self.headers.get("If-None-Match") == '"fake-etag"':
             self.record(304)
             self.send_response(304)
