@@ -28,6 +28,7 @@
 #include <time.h>
 #include <errno.h>
 #include <fastcgi.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "auth.h"
@@ -59,9 +60,11 @@
 struct response {
 	FCGX_Stream *out;
 	FCGX_Request *rq; /* for writing large bodies straight to the socket */
+	struct buf head;  /* the status and headers, until the first write */
 	struct buf stage; /* body bytes not yet written (see send_body) */
 	bool head_only;   /* HEAD: headers, no body */
-	bool head_sent;
+	bool head_sent;   /* the status is decided (it may not be written yet) */
+	bool committed;   /* bytes have gone to the web server: no going back */
 	bool client_gone; /* the web server stopped taking our output */
 	int code;         /* the status sent */
 	long long bytes;
@@ -140,18 +143,55 @@ static void put_header(struct buf *h, const char *name, const char *value)
 		buf_printf(h, "%s: %s\r\n", name, value);
 }
 
+/*
+ * Decides the status and headers. They are held, with the first body
+ * bytes (see send_body), until the first write: a source that fails before
+ * then can still be answered with an error instead (take_back).
+ */
 static void send_headers(struct response *r, int code, const char *reason, struct buf *extra)
 {
-	struct buf h = BUF_INIT;
-	buf_printf(&h, "Status: %d %s\r\n", code, reason);
+	buf_reset(&r->head);
+	buf_printf(&r->head, "Status: %d %s\r\n", code, reason);
 	if (extra)
-		buf_append(&h, extra->data, extra->len);
-	buf_puts(&h, "\r\n");
-	if (FCGX_PutStr(h.data, (int)h.len, r->out) < 0)
-		r->client_gone = true;
+		buf_append(&r->head, extra->data, extra->len);
+	buf_puts(&r->head, "\r\n");
 	r->head_sent = true;
 	r->code = code;
-	buf_free(&h);
+}
+
+/* Writes the held status and headers: from here on the response is the client's. */
+static void commit(struct response *r)
+{
+	if (r->committed || !r->head_sent)
+		return;
+	if (FCGX_PutStr(r->head.data, (int)r->head.len, r->out) < 0)
+		r->client_gone = true;
+	r->committed = true;
+	buf_free(&r->head);
+}
+
+/*
+ * Ends a response that failed after its first bytes were written. The
+ * connection to the web server is shut down before libfcgi can send
+ * FastCGI's END_REQUEST, so the web server sees the response break off and
+ * closes the client's connection at once: the client gets fewer bytes than
+ * Content-Length and an error. (A response simply ended short would leave
+ * the client waiting for the rest until the web server's idle timeout.)
+ * libfcgi's own finish then fails to write and closes the connection.
+ */
+static void abort_response(struct response *r)
+{
+	if (r->rq && r->rq->ipcFd >= 0)
+		shutdown(r->rq->ipcFd, SHUT_WR);
+}
+
+/* Forgets a response nothing of which has been written yet. */
+static void take_back(struct response *r)
+{
+	buf_reset(&r->head);
+	buf_reset(&r->stage);
+	r->head_sent = false;
+	r->code = 0;
 }
 
 /*
@@ -203,6 +243,7 @@ static bool write_records(struct response *r, const unsigned char *data, size_t 
 
 static void flush_body(struct response *r)
 {
+	commit(r);
 	if (r->stage.len && !r->client_gone) {
 		bool ok = r->rq && r->rq->ipcFd >= 0
 			      ? write_records(r, (const unsigned char *)r->stage.data, r->stage.len)
@@ -897,11 +938,15 @@ void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *la
 done:
 	if (st == ST_NOT_MODIFIED && !resp.head_sent)
 		st = ST_INTERNAL; /* every 304 is sent where it is decided */
+	/* Nothing written yet (an original under STAGE_MAX): the error status still can be. */
+	if (st != ST_OK && resp.head_sent && !resp.committed)
+		take_back(&resp);
 	if (st != ST_OK && !resp.head_sent)
 		send_error(&resp, st, why, retry_after);
 	if (!log.detail && why)
 		log.detail = why;
-	if (st != ST_OK && resp.code == 200) {
+	bool aborted = st != ST_OK && resp.code == 200;
+	if (aborted) {
 		/* Too late for an error status: the client sees a short body. */
 		struct buf late = BUF_INIT;
 		buf_printf(&late, "failed after the response started (%d): %s", status_http(st),
@@ -910,10 +955,13 @@ done:
 		detail = late;
 		log.detail = detail.data;
 	}
-	if (later->pending && resp.code != 200)
+	if (later->pending && (resp.code != 200 || st != ST_OK))
 		handle_deferred_free(later);
 	flush_body(&resp);
+	if (aborted)
+		abort_response(&resp);
 	buf_free(&resp.stage);
+	buf_free(&resp.head);
 	log.status = resp.code;
 	log.bytes = resp.bytes;
 	log.total_ms = (long)(clock_mono_ms() - t0);
