@@ -502,6 +502,24 @@ static int fetch_on_data(void *ctx, const void *data, size_t len)
 	return 0;
 }
 
+/*
+ * The connection to S3 broke off in the body: start over, unless bytes
+ * have already gone to the web server (then the client's response breaks
+ * off too; see abort_response).
+ */
+static int fetch_on_restart(void *ctx)
+{
+	struct fetch *f = ctx;
+	if (f->resp->committed)
+		return -1;
+	take_back(f->resp);
+	buf_reset(&f->data);
+	f->mode = MODE_SNIFF;
+	f->probed = PROBE_NEED_MORE;
+	f->detail = NULL;
+	return 0;
+}
+
 /* Describes a failed S3 exchange for the log. */
 static void describe_s3(const struct s3_result *res, struct buf *detail)
 {
@@ -526,7 +544,7 @@ static enum status get_original(struct fetch *f, const char *key, const char *in
 	struct s3_result res;
 	struct s3_op op = {.method = "GET", .key = key, .sink = &f->sink};
 
-	f->sink = (struct s3_sink){fetch_on_head, fetch_on_data, f, ST_OK};
+	f->sink = (struct s3_sink){fetch_on_head, fetch_on_data, fetch_on_restart, f, ST_OK};
 	op.if_none_match = inm;
 	op.if_modified_since = ims;
 	enum status st = s3_request(f->app->s3, &op, &res);
@@ -630,10 +648,17 @@ static int collect_data(void *ctx, const void *data, size_t len)
 	return 0;
 }
 
+static int collect_restart(void *ctx)
+{
+	struct collected *c = ctx;
+	buf_reset(&c->data);
+	return 0;
+}
+
 static bool cache_get(const struct app *app, const char *dkey, struct collected *c,
 		      struct s3_object *obj, struct reqlog *log)
 {
-	struct s3_sink sink = {collect_head, collect_data, c, ST_S3_ERROR};
+	struct s3_sink sink = {collect_head, collect_data, collect_restart, c, ST_S3_ERROR};
 	struct s3_op op = {.method = "GET", .key = dkey, .sink = &sink};
 	struct s3_result res;
 	enum status st = s3_request(app->s3, &op, &res);

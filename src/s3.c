@@ -4,9 +4,10 @@
  * Each attempt signs afresh (the timestamp is part of the signature), runs
  * the transfer with the time left before the deadline, and classifies the
  * outcome: done, retry (500, 503, connection failure, expired temporary
- * credentials) or fail. Header and body callbacks fill a per-attempt state;
- * a 200's body goes straight to the sink, an error's body is kept (up to a
- * bound) to read S3's error code from.
+ * credentials) or fail. A connection that breaks off in the body is
+ * retried only when the sink can start over. Header and body callbacks
+ * fill a per-attempt state; a 200's body goes straight to the sink, an
+ * error's body is kept (up to a bound) to read S3's error code from.
  */
 #include "s3.h"
 
@@ -249,10 +250,15 @@ static enum outcome classify(struct s3_client *c, CURLcode rc, struct attempt *a
 		snprintf(res->code, sizeof res->code, "curl: %s", curl_easy_strerror(rc));
 		bool timeout = rc == CURLE_OPERATION_TIMEDOUT;
 		*st = timeout ? ST_S3_TIMEOUT : ST_S3_ERROR;
-		/* Once the body is flowing to the client there is no second try. */
-		if (a->body_started)
+		if (!timeout && !is_connection_error(rc))
 			return FAIL;
-		return (timeout || is_connection_error(rc)) ? RETRY : FAIL;
+		/*
+		 * Body bytes already with the sink: a second try only if the sink
+		 * can forget them (none has reached the client yet).
+		 */
+		if (a->body_started && (!sink->on_restart || sink->on_restart(sink->ctx) != 0))
+			return FAIL;
+		return RETRY;
 	}
 	if (a->status == 304) {
 		*st = ST_NOT_MODIFIED;

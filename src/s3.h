@@ -4,8 +4,9 @@
  * One client per process holds one curl easy handle, so the connection to
  * S3 is kept alive and reused across requests. s3_request retries 500, 503 and
  * connection failures with jittered exponential backoff while the request
- * deadline allows, but never once body bytes have been handed to the sink:
- * by then the response is already on its way to the caller.
+ * deadline allows, but once body bytes have been handed to the sink only
+ * if the sink can start over: by then the response may already be on its
+ * way to the caller.
  */
 #ifndef IMGSVC_S3_H
 #define IMGSVC_S3_H
@@ -32,10 +33,14 @@ struct s3_object {
  * Receives a successful GET. on_head is called once, before the first body
  * byte; on_data for each piece of body. Either returns 0 to go on, or -1 to
  * stop the transfer (s3_request then returns the status in stop).
+ * on_restart (may be NULL) is asked when the connection breaks off in the
+ * body: 0 when the sink has forgotten what it got and can take the object
+ * again from the start (a retry, with on_head again), -1 when it cannot.
  */
 struct s3_sink {
 	int (*on_head)(void *ctx, const struct s3_object *obj);
 	int (*on_data)(void *ctx, const void *data, size_t len);
+	int (*on_restart)(void *ctx);
 	void *ctx;
 	enum status stop; /* set by the sink before returning -1 */
 };
