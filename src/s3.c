@@ -351,13 +351,18 @@ static void setup_handle(struct s3_client *c, const struct s3_op *op, const char
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->cfg->ca_file);
 }
 
-/* Full jitter: a random wait up to an exponentially growing cap. */
+/*
+ * "Equal jitter": half of an exponentially growing cap, plus a random part
+ * up to the other half. The random part spreads the workers' retries; the
+ * fixed half makes sure a SlowDown is answered by slowing down, never by
+ * an immediate second try (full jitter may wait 0 ms).
+ */
 static long backoff_ms(struct s3_client *c, int attempt)
 {
 	long cap = BACKOFF_BASE_MS << (attempt < 5 ? attempt : 5);
 	if (cap > BACKOFF_CAP_MS)
 		cap = BACKOFF_CAP_MS;
-	return (long)(rand_r(&c->seed) % (unsigned long)(cap + 1));
+	return cap / 2 + (long)(rand_r(&c->seed) % (unsigned long)(cap / 2 + 1));
 }
 
 enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_result *res)
