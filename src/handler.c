@@ -94,7 +94,8 @@ struct fetch {
 	struct buf data;   /* sniffed bytes, or the whole original */
 	struct probe_info info;
 	enum probe_result probed;
-	bool judge_here; /* the client's conditions are judged here, not by S3 */
+	bool judge_here;    /* the client's conditions are judged here, not by S3 */
+	long long deadline; /* of the S3 reads (see s3_op); 0: the GET's own */
 	const char *detail;
 	struct s3_sink sink; /* ctx points back at this fetch */
 };
@@ -542,7 +543,7 @@ static enum status get_original(struct fetch *f, const char *key, const char *in
 				struct reqlog *log, struct buf *detail)
 {
 	struct s3_result res;
-	struct s3_op op = {.method = "GET", .key = key, .sink = &f->sink};
+	struct s3_op op = {.method = "GET", .key = key, .sink = &f->sink, .deadline = f->deadline};
 
 	f->sink = (struct s3_sink){fetch_on_head, fetch_on_data, fetch_on_restart, f, ST_OK};
 	op.if_none_match = inm;
@@ -655,11 +656,11 @@ static int collect_restart(void *ctx)
 	return 0;
 }
 
-static bool cache_get(const struct app *app, const char *dkey, struct collected *c,
-		      struct s3_object *obj, struct reqlog *log)
+static bool cache_get(const struct app *app, const char *dkey, long long deadline,
+		      struct collected *c, struct s3_object *obj, struct reqlog *log)
 {
 	struct s3_sink sink = {collect_head, collect_data, collect_restart, c, ST_S3_ERROR};
-	struct s3_op op = {.method = "GET", .key = dkey, .sink = &sink};
+	struct s3_op op = {.method = "GET", .key = dkey, .sink = &sink, .deadline = deadline};
 	struct s3_result res;
 	enum status st = s3_request(app->s3, &op, &res);
 
@@ -682,11 +683,16 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 {
 	struct buf canon = BUF_INIT, dkey = BUF_INIT;
 	struct collected cached = {BUF_INIT, app->cfg->server.max_source_bytes};
+	/*
+	 * The cache read and the original share one deadline: an S3 that does
+	 * not answer costs the client timeout_ms, not twice that.
+	 */
 	struct fetch f = {.app = app,
 			  .resp = resp,
 			  .mode = MODE_SNIFF,
 			  .collect_only = true,
-			  .probed = PROBE_NEED_MORE};
+			  .probed = PROBE_NEED_MORE,
+			  .deadline = clock_mono_ms() + app->cfg->s3.timeout_ms};
 	struct s3_object dobj;
 	struct image_meta m = {.vary_accept = p->fm == FM_AUTO};
 	char etag[HTTP_ETAG_LEN], var[32], inm[HTTP_ETAG_LEN];
@@ -720,7 +726,8 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 			goto out;
 		goto fresh; /* the original changed, and here it is */
 	}
-	if (app->cfg->server.derivative_cache && cache_get(app, dkey.data, &cached, &dobj, log)) {
+	if (app->cfg->server.derivative_cache &&
+	    cache_get(app, dkey.data, f.deadline, &cached, &dobj, log)) {
 		/* Made by this pipeline and settings, from some version of the original? */
 		hit_candidate = *dobj.source_etag && strcmp(dobj.variant, var) == 0;
 		if (hit_candidate)

@@ -368,7 +368,8 @@ static long backoff_ms(struct s3_client *c, int attempt)
 enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_result *res)
 {
 	struct buf url = BUF_INIT, host = BUF_INIT, uri = BUF_INIT;
-	long long start = clock_mono_ms(), deadline = start + c->cfg->timeout_ms;
+	long long start = clock_mono_ms();
+	long long deadline = op->deadline ? op->deadline : start + c->cfg->timeout_ms;
 	enum status st = ST_S3_ERROR;
 	char payload_hash[SHA256_HEX_LEN + 1] = SIGV4_EMPTY_SHA256;
 
@@ -382,6 +383,8 @@ enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_re
 	for (int i = 0; i <= c->cfg->retries; i++) {
 		long long remaining = deadline - clock_mono_ms();
 		if (remaining <= 0) {
+			if (!res->code[0])
+				snprintf(res->code, sizeof res->code, "deadline passed");
 			st = ST_S3_TIMEOUT;
 			break;
 		}

@@ -58,6 +58,7 @@ struct s3_op {
 	const char *source_etag;          /* PUT: stored as x-amz-meta-source-etag */
 	const char *variant;              /* PUT: stored as x-amz-meta-imgsvc-variant */
 	const char *source_last_modified; /* PUT: x-amz-meta-source-last-modified */
+	long long deadline; /* clock_mono_ms() by which it ends; 0: timeout_ms from now */
 };
 
 struct s3_result {
