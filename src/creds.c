@@ -31,6 +31,7 @@
 #include <curl/curl.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "json.h"
 
 #define DEFAULT_TIMEOUT_MS 1000
@@ -56,7 +57,8 @@ struct creds_provider {
 	struct creds cur;
 	bool have;
 	enum got (*source)(struct creds_provider *, struct creds *, time_t, struct buf *);
-	time_t next_try; /* no refresh attempt before this while cur is valid */
+	time_t next_try;  /* no refresh attempt before this while cur is valid */
+	int64_t deadline; /* of the creds_get in progress (monotonic ms), 0: none */
 };
 
 /* Frees a string that may hold a secret, wiping it first. */
@@ -381,6 +383,22 @@ static long http(const char *method, const char *url, struct curl_slist *headers
 	return status;
 }
 
+/*
+ * The timeout of one request to a credential endpoint: the configured one,
+ * cut to what is left of the caller's budget, so a slow or silent endpoint
+ * cannot hold a request past its deadline (IMDS takes three requests).
+ */
+static long request_timeout(const struct creds_provider *p)
+{
+	long t = p->timeout_ms;
+	if (p->deadline) {
+		int64_t left = p->deadline - clock_mono_ms();
+		if (left < t)
+			t = left > 1 ? (long)left : 1;
+	}
+	return t;
+}
+
 /* Adds "Name: value" to a header list; the value was checked for CR/LF. */
 static struct curl_slist *add_header(struct curl_slist *list, const char *name, const char *value)
 {
@@ -610,7 +628,7 @@ static enum got from_container(struct creds_provider *p, struct creds *c, time_t
 		goto out;
 	}
 	headers = add_header(headers, "Accept", "application/json");
-	long status = http("GET", url.data, headers, p->timeout_ms, &body, why);
+	long status = http("GET", url.data, headers, request_timeout(p), &body, why);
 	if (!status)
 		goto out;
 	if (status != 200) {
@@ -681,7 +699,7 @@ static enum got from_imds(struct creds_provider *p, struct creds *c, time_t now,
 
 	buf_printf(&url, "%s/latest/api/token", base.data);
 	headers = add_header(NULL, "X-aws-ec2-metadata-token-ttl-seconds", IMDS_TOKEN_TTL);
-	status = http("PUT", url.data, headers, p->timeout_ms, &token, why);
+	status = http("PUT", url.data, headers, request_timeout(p), &token, why);
 	free_headers(headers);
 	headers = NULL;
 	if (!status)
@@ -704,7 +722,7 @@ static enum got from_imds(struct creds_provider *p, struct creds *c, time_t now,
 
 	buf_reset(&url);
 	buf_printf(&url, "%s/latest/meta-data/iam/security-credentials/", base.data);
-	status = http("GET", url.data, headers, p->timeout_ms, &body, why);
+	status = http("GET", url.data, headers, request_timeout(p), &body, why);
 	if (!status)
 		goto out;
 	if (status == 404) {
@@ -727,7 +745,7 @@ static enum got from_imds(struct creds_provider *p, struct creds *c, time_t now,
 	}
 	buf_puts(&url, role);
 	buf_reset(&body);
-	status = http("GET", url.data, headers, p->timeout_ms, &body, why);
+	status = http("GET", url.data, headers, request_timeout(p), &body, why);
 	if (!status)
 		goto out;
 	if (status != 200) {
@@ -828,10 +846,13 @@ struct creds_provider *creds_provider_new(const struct creds_options *opt, char 
 	return p;
 }
 
-const struct creds *creds_get(struct creds_provider *p, time_t now, char *err, size_t errlen)
+const struct creds *creds_get(struct creds_provider *p, time_t now, long budget_ms, char *err,
+			      size_t errlen)
 {
 	struct buf msg = BUF_INIT, why = BUF_INIT;
 	const struct creds *ret = NULL;
+
+	p->deadline = budget_ms > 0 ? clock_mono_ms() + budget_ms : 0;
 
 	if (p->have && p->cur.expiration) {
 		bool expired = now >= p->cur.expiration;
@@ -857,6 +878,7 @@ const struct creds *creds_get(struct creds_provider *p, time_t now, char *err, s
 		goto out;
 	ret = &p->cur;
 out:
+	p->deadline = 0;
 	if (!ret)
 		set_err(err, errlen, &msg);
 	buf_free(&msg);

@@ -50,12 +50,14 @@ struct creds_provider *creds_provider_new(const struct creds_options *opt, char 
 /*
  * Returns the current credentials, resolving the chain the first time and
  * refreshing temporary ones near expiry. now is the wall clock (injectable
- * for tests). On failure returns NULL and err says which sources were tried
- * and why each failed (never printing a secret). If a refresh fails while
+ * for tests). budget_ms, when above 0, bounds the time spent asking the
+ * credential endpoints (each request also within timeout_ms). On failure returns NULL and err says
+ * which sources were tried and why each failed (never printing a secret). If a refresh fails while
  * the previous credentials have not yet expired, those are returned.
  * The pointer stays valid until the next creds_get or creds_provider_free.
  */
-const struct creds *creds_get(struct creds_provider *p, time_t now, char *err, size_t errlen);
+const struct creds *creds_get(struct creds_provider *p, time_t now, long budget_ms, char *err,
+			      size_t errlen);
 
 /* Forget the cached credentials (after S3 said they are expired or invalid). */
 void creds_invalidate(struct creds_provider *p);

@@ -388,11 +388,17 @@ enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_re
 			st = ST_S3_TIMEOUT;
 			break;
 		}
-		const struct creds *cr =
-		    creds_get(c->creds, time(NULL), res->detail, sizeof res->detail);
+		const struct creds *cr = creds_get(c->creds, time(NULL), (long)remaining,
+						   res->detail, sizeof res->detail);
 		if (!cr) {
 			snprintf(res->code, sizeof res->code, "NoCredentials");
 			st = ST_S3_ERROR;
+			break;
+		}
+		/* Fetching credentials may have taken time of its own. */
+		remaining = deadline - clock_mono_ms();
+		if (remaining <= 0) {
+			st = ST_S3_TIMEOUT;
 			break;
 		}
 		struct attempt a = {.sink = op->sink, .obj = {.content_length = -1}};

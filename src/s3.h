@@ -67,7 +67,7 @@ struct s3_result {
 	int attempts;
 	long ms;              /* wall time of the whole exchange */
 	bool body_started;    /* the sink saw body bytes */
-	char detail[256];     /* why credentials could not be had, for the log */
+	char detail[1024];    /* why credentials could not be had, for the log */
 	struct s3_object obj; /* headers of the last response (200 or 304) */
 };
 

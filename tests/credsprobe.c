@@ -110,7 +110,7 @@ int main(int argc, char **argv)
 		} else {
 			usage();
 		}
-		const struct creds *c = creds_get(p, start + offset, err, sizeof err);
+		const struct creds *c = creds_get(p, start + offset, 0, err, sizeof err);
 		calls++;
 		if (c) {
 			print_creds(calls, c);
