@@ -18,7 +18,13 @@ a test can see a refresh. --expires takes a comma-separated list of
 lifetimes in seconds, one per document handed out, the last one repeating;
 a negative one hands out credentials that have already expired.
 --fail-after N answers 500 to credential requests after the Nth.
-Each request is logged as one line "METHOD PATH STATUS" to --log.
+--fault KIND makes the credential-document requests (the container GET and
+the IMDS GET of the role's credentials) fail, --token-fault KIND the IMDSv2
+token PUT: 500 (HTTP 500), garbage (200 with a body that is not JSON), hang
+(reads the request, never answers) or slow (answers after --delay seconds).
+--fault-count N limits either to the first N such requests (default: all).
+Each request is logged as one line "METHOD PATH STATUS" to --log (STATUS
+"hang" for one never answered).
 Python 3 standard library only. Exits by itself after --lifetime seconds in
 case the test that started it could not stop it.
 """
@@ -30,6 +36,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 
 ROLE = "imgsvc-test-role"
 
@@ -44,6 +51,11 @@ def parse_args():
     ap.add_argument("--fail-after", type=int, default=-1)
     ap.add_argument("--deny-token", action="store_true",
                     help="refuse the IMDSv2 token PUT with 403")
+    kinds = ("500", "garbage", "hang", "slow")
+    ap.add_argument("--fault", choices=kinds, default=None)
+    ap.add_argument("--token-fault", choices=kinds, default=None)
+    ap.add_argument("--fault-count", type=int, default=-1)
+    ap.add_argument("--delay", type=float, default=2.0)
     ap.add_argument("--lifetime", type=float, default=120)
     return ap.parse_args()
 
@@ -55,6 +67,7 @@ class State:
         self.issued = 0
         self.tokens = set()
         self.lock = threading.Lock()
+        self.faulted = {}
 
     def document(self, imds):
         with self.lock:
@@ -93,10 +106,38 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        self.log(status)
+
+    def log(self, status):
         st = self.server.state
         if st.args.log:
             with st.lock, open(st.args.log, "a") as f:
-                f.write("%s %s %d\n" % (self.command, self.path, status))
+                f.write("%s %s %s\n" % (self.command, self.path, status))
+
+    def fault(self, kind, target):
+        """Injects fault kind (None: none) into this request; True if it answered."""
+        st = self.server.state
+        if kind is None:
+            return False
+        with st.lock:
+            st.faulted[target] = st.faulted.get(target, 0) + 1
+            n = st.faulted[target]
+        if 0 <= st.args.fault_count < n:
+            return False
+        if kind == "500":
+            self.answer(500, b"internal error")
+            return True
+        if kind == "garbage":
+            self.answer(200, b"<html><body>Service Unavailable</body></html>\n{\"AccessKeyId\":",
+                        "application/json")
+            return True
+        if kind == "hang":
+            self.log("hang")
+            time.sleep(3600)
+            self.close_connection = True
+            return True
+        time.sleep(st.args.delay)  # slow: then the normal answer
+        return False
 
     def token_ok(self):
         return self.headers.get("X-aws-ec2-metadata-token") in self.server.state.tokens
@@ -110,6 +151,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.answer(404)
         if st.args.deny_token:
             return self.answer(403)
+        if self.fault(st.args.token_fault, "token"):
+            return
         ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds", "")
         if not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
             return self.answer(400)
@@ -124,6 +167,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == st.args.container_path:
             if st.args.auth is not None and self.headers.get("Authorization") != st.args.auth:
                 return self.answer(401)
+            if self.fault(st.args.fault, "document"):
+                return
             doc = st.document(imds=False)
             if doc is None:
                 return self.answer(500)
@@ -134,6 +179,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.path == base:
                 return self.answer(200, ROLE.encode())
             if self.path == base + ROLE:
+                if self.fault(st.args.fault, "document"):
+                    return
                 doc = st.document(imds=True)
                 if doc is None:
                     return self.answer(500)

@@ -415,7 +415,8 @@ KEY_HASHED=test-key-hashed-0123456789
 # variables (defaults in brackets): CFG_MAX_WIDTH [2000], CFG_ENDPOINT
 # [$MOTO_URL], CFG_KEY_ID/CFG_SECRET/CFG_TOKEN [the IAM user's key; set
 # CFG_KEY_ID=- to leave credentials to the environment], CFG_TIMEOUT_MS
-# [10000], CFG_CONNECT_TIMEOUT_MS [2000], CFG_RETRIES [2]. These are
+# [10000], CFG_CONNECT_TIMEOUT_MS [2000], CFG_RETRIES [2], CFG_IMDS [no:
+# never ask a metadata endpoint unless a test points one at loopback]. These are
 # written only when the variable is set (even to ""), else the key is left
 # out and imgsvc's default applies: CFG_MAX_OUTPUT_DIMENSION, CFG_QUALITY,
 # CFG_FORMATS, CFG_DERIVATIVE_CACHE, CFG_MAX_SOURCE_BYTES,
@@ -455,7 +456,7 @@ $(cfg_line resized_prefix CFG_RESIZED_PREFIX)
 access_key_id = $key_id
 secret_access_key = $secret
 session_token = $token
-imds = no
+imds = ${CFG_IMDS:-no}
 connect_timeout_ms = ${CFG_CONNECT_TIMEOUT_MS:-2000}
 timeout_ms = ${CFG_TIMEOUT_MS:-10000}
 retries = ${CFG_RETRIES:-2}
