@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t0180-valgrind.sh - one imgsvc worker under valgrind memcheck serves a mix
 # of originals, clamped 12 MP JPEGs, HEADs, 403s, 404s, 400s, 405s, retried
-# 503s and a 504, then exits on SIGTERM: no definite leak, no memory error.
+# 503s and a 504, bodies broken off by S3, then exits on SIGTERM: no
+# definite leak, no memory error.
 # (tests/fakes3.py is the S3 here: the point is imgsvc's memory, not S3.)
 . "$(dirname "$0")/lib.sh"
 require_tools spawn-fcgi cgi-fcgi valgrind
@@ -11,6 +12,8 @@ mkdir -p "$T/objects/fail503x1"
 cp "$IMAGES/photo2mp.jpg" "$T/objects/photo.jpg"
 cp "$IMAGES/photo12mp.jpg" "$T/objects/wide.jpg"
 cp "$IMAGES/photo-dune.png" "$T/objects/dune.png"
+make_small_png
+cp "$T/small.png" "$T/objects/small.png"
 start_fakes3
 CFG_ENDPOINT=$FAKE_URL CFG_KEY_ID=AKIDFAKE CFG_SECRET=fake-secret \
 	CFG_TIMEOUT_MS=2000 CFG_RETRIES=2 write_config "$T/imgsvc.ini"
@@ -47,6 +50,12 @@ for round in 1 2 3; do
 done
 expect 200 /fail503x1/photo.jpg
 expect 504 /hang/photo.jpg
+# Broken answers (t0135): retried and taken back, recovered, an aborted stream.
+expect 502 /reset/small.png
+expect 200 /shortx1/small.png
+expect 200 /short/photo.jpg
+expect 502 /short/small.png GET QUERY_STRING=w=8
+expect 415 /html/page.png GET QUERY_STRING=w=8
 check "every request under valgrind got its status ($fails wrong)" test "$fails" = 0
 check "derivatives were cached and then served as hits" \
 	sh -c "grep -c 'cache=hit' '$SERVER_LOG' | grep -qx 4"
