@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # t0180-valgrind.sh - one imgsvc worker under valgrind memcheck serves a mix
 # of originals, clamped 12 MP JPEGs, HEADs, 403s, 404s, 400s, 405s, retried
-# 503s and a 504, bodies broken off by S3, then exits on SIGTERM: no
-# definite leak, no memory error.
+# 503s and a 504, bodies broken off by S3 (cgi-fcgi, one at a time), then a
+# short run of the soak's mix (tests/soak_lib.sh: VALGRIND_REQUESTS,
+# default 300, every kind, from parallel clients through lighttpd), then
+# exits on SIGTERM: no definite leak, no memory error.
 # (tests/fakes3.py is the S3 here: the point is imgsvc's memory, not S3.)
 . "$(dirname "$0")/lib.sh"
-require_tools spawn-fcgi cgi-fcgi valgrind
+require_tools spawn-fcgi cgi-fcgi valgrind lighttpd curl gm
 require_imgsvc
 
 mkdir -p "$T/objects/fail503x1"
@@ -64,6 +66,36 @@ check "a 201 to the cache write is a success (no warning)" \
 
 cgi_req /wide.jpg
 check "clamped output is 2000x1500 JPEG" body_identifies_as "2000 1500 JPEG"
+
+# --- a short mixed run: every kind of t0410's soak, through lighttpd ------------
+# The same menu (tests/soak_lib.sh) with fakes3 behind both "pools": hits,
+# misses, 304s, 400/403/404/405, and the injected faults (always503: 502,
+# denied: 404, hang: 504, fail503x1: 200), from parallel clients.
+. "$TESTS_DIR/soak_lib.sh"
+SOAK_TOTAL=${VALGRIND_REQUESTS:-300}
+SOAK_PARALLEL=4
+# Its images under soak/, beside the ones above; the fault prefixes and
+# their thumb.jpg at the top, where fakes3 looks for them.
+soak_fixtures "$T/objects/soak"
+cp "$SOAK_FIX/thumb.jpg" "$T/objects/thumb.jpg"
+LIGHTTPD_EXTERNAL=$FCGI_SOCKET start_lighttpd unused
+soak_warm "$BASE/soak" "$BASE"
+soak_menu "$T/menu" "$BASE/soak" "$BASE"
+soak_retried_keys "$T/objects" "$(soak_count fault-retried)"
+lines0=$(grep -c ' status=' "$SERVER_LOG")
+t0=$(date +%s%N)
+soak_batch 0 "$SOAK_TOTAL"
+soak_check "$SOAK_TOTAL" $((($(date +%s%N) - t0) / 1000000))
+absent=$(soakmix counts "$SOAK_MENU" "$SOAK_TOTAL" | awk '$2 == 0 { print $1 }' | tr '\n' ' ')
+check "mixed run: every kind sent at least once (${absent:-none missing})" test -z "$absent"
+check "mixed run: $SOAK_TOTAL answered ($answered), each as its kind must be ($wrong wrong)" \
+	test "$answered" = "$SOAK_TOTAL" -a "$wrong" = 0
+for i in $(seq 30); do
+	lines=$(($(grep -c ' status=' "$SERVER_LOG") - lines0))
+	[ "$lines" -ge "$SOAK_TOTAL" ] && break
+	sleep 0.2
+done
+check "mixed run: one log line per request ($lines)" test "$lines" = "$SOAK_TOTAL"
 
 # spawn-fcgi -n execs the program: VG_PID is valgrind running imgsvc.
 kill -TERM "$VG_PID"
