@@ -397,19 +397,8 @@ static void variant(const struct app *app, char *out, size_t len)
 static enum status check_source(struct fetch *f)
 {
 	const struct cfg_server *srv = &f->app->cfg->server;
-	if (f->probed != PROBE_OK || !(srv->formats & (1u << f->info.format))) {
-		f->detail = "source is not an allowed image format";
-		return ST_UNSUPPORTED;
-	}
-	if ((long long)f->info.width * (long long)f->info.height > srv->max_source_pixels) {
-		f->detail = "source over max_source_pixels";
-		return ST_TOO_LARGE;
-	}
-	if (f->obj.content_length > srv->max_source_bytes) {
-		f->detail = "source over max_source_bytes";
-		return ST_TOO_LARGE;
-	}
-	return ST_OK;
+	return probe_admit(f->probed, &f->info, srv->formats, srv->max_source_pixels,
+			   f->obj.content_length, srv->max_source_bytes, &f->detail);
 }
 
 /* The ETag of an original downscaled to max_width: that of ?w=max_width. */

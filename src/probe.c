@@ -184,6 +184,26 @@ enum probe_result probe_image(const unsigned char *p, size_t len, struct probe_i
 	return PROBE_UNKNOWN;
 }
 
+enum status probe_admit(enum probe_result r, const struct probe_info *info, unsigned formats,
+			long long max_pixels, long long bytes, long long max_bytes,
+			const char **why)
+{
+	if (r != PROBE_OK || !(formats & (1u << info->format))) {
+		*why = "source is not an allowed image format";
+		return ST_UNSUPPORTED;
+	}
+	/* Both at most 2^31 (probe_image refuses more): the product fits. */
+	if ((long long)info->width * (long long)info->height > max_pixels) {
+		*why = "source over max_source_pixels";
+		return ST_TOO_LARGE;
+	}
+	if (bytes > max_bytes) {
+		*why = "source over max_source_bytes";
+		return ST_TOO_LARGE;
+	}
+	return ST_OK;
+}
+
 const char *probe_mime(enum img_format f)
 {
 	static const char *const mime[] = {NULL, "image/jpeg", "image/png", "image/gif",

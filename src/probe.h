@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "status.h"
+
 enum img_format { IMG_UNKNOWN, IMG_JPEG, IMG_PNG, IMG_GIF, IMG_WEBP };
 
 enum probe_result {
@@ -27,6 +29,17 @@ struct probe_info {
 };
 
 enum probe_result probe_image(const unsigned char *p, size_t len, struct probe_info *info);
+
+/*
+ * Whether a probed source may be decoded (the limits of SPEC §3, checked
+ * before GraphicsMagick sees a byte): r is PROBE_OK for an allowed format
+ * (formats holds a bit 1 << format for each), width x height is at most
+ * max_pixels, and bytes (-1 when unknown) is at most max_bytes. Returns
+ * ST_OK, ST_UNSUPPORTED or ST_TOO_LARGE with *why set for the log.
+ */
+enum status probe_admit(enum probe_result r, const struct probe_info *info, unsigned formats,
+			long long max_pixels, long long bytes, long long max_bytes,
+			const char **why);
 /* "image/jpeg", ...; NULL for IMG_UNKNOWN. */
 const char *probe_mime(enum img_format f);
 /* "JPEG", "PNG", "GIF", "WEBP": GraphicsMagick's names; NULL for unknown. */

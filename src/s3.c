@@ -14,7 +14,6 @@
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,63 +66,12 @@ void s3_client_free(struct s3_client *c)
 	free(c);
 }
 
-/* Copies a header value, trimmed, into dst (truncating, always terminated). */
-static void copy_value(char *dst, size_t dstlen, const char *v, size_t len)
-{
-	while (len && (*v == ' ' || *v == '\t'))
-		v++, len--;
-	while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
-		len--;
-	if (len >= dstlen)
-		len = dstlen - 1;
-	memcpy(dst, v, len);
-	dst[len] = '\0';
-}
-
-static bool header_is(const char *line, size_t len, const char *name, const char **value,
-		      size_t *vlen)
-{
-	size_t n = strlen(name);
-	if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
-		return false;
-	*value = line + n + 1;
-	*vlen = len - n - 1;
-	return true;
-}
-
 static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
 {
 	struct attempt *a = userdata;
 	size_t len = size * nmemb;
-	const char *v;
-	size_t vlen;
 
-	if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
-		/* A new response (after a 100 Continue, say): start over. */
-		const char *sp = memchr(line, ' ', len);
-		a->status = sp ? strtol(sp + 1, NULL, 10) : 0;
-		memset(&a->obj, 0, sizeof a->obj);
-		a->obj.content_length = -1;
-	} else if (header_is(line, len, "content-length", &v, &vlen)) {
-		char num[32];
-		copy_value(num, sizeof num, v, vlen);
-		char *end;
-		long long n = strtoll(num, &end, 10);
-		a->obj.content_length = (*num && !*end && n >= 0) ? n : -1;
-	} else if (header_is(line, len, "content-type", &v, &vlen)) {
-		copy_value(a->obj.content_type, sizeof a->obj.content_type, v, vlen);
-	} else if (header_is(line, len, "etag", &v, &vlen)) {
-		copy_value(a->obj.etag, sizeof a->obj.etag, v, vlen);
-	} else if (header_is(line, len, "last-modified", &v, &vlen)) {
-		copy_value(a->obj.last_modified, sizeof a->obj.last_modified, v, vlen);
-	} else if (header_is(line, len, "x-amz-meta-source-etag", &v, &vlen)) {
-		copy_value(a->obj.source_etag, sizeof a->obj.source_etag, v, vlen);
-	} else if (header_is(line, len, "x-amz-meta-imgsvc-variant", &v, &vlen)) {
-		copy_value(a->obj.variant, sizeof a->obj.variant, v, vlen);
-	} else if (header_is(line, len, "x-amz-meta-source-last-modified", &v, &vlen)) {
-		copy_value(a->obj.source_last_modified, sizeof a->obj.source_last_modified, v,
-			   vlen);
-	}
+	s3_parse_header(line, len, &a->status, &a->obj);
 	return len;
 }
 

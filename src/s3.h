@@ -90,6 +90,15 @@ enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_re
 void s3_build_url(const struct cfg_s3 *cfg, const char *key, struct buf *url, struct buf *host,
 		  struct buf *canonical_uri);
 
+/*
+ * Reads one response header line as libcurl hands it over ("Name: value\r\n",
+ * len bytes, not NUL-terminated). A status line ("HTTP/1.1 200 OK") sets
+ * *status (0 when malformed) and clears obj for a new response; the headers
+ * struct s3_object holds are copied into it, trimmed and truncated to fit.
+ * Pure; the fuzzer and on_header in s3.c both call it.
+ */
+void s3_parse_header(const char *line, size_t len, long *status, struct s3_object *obj);
+
 /* Extracts <Code> from an S3 XML error body into code (empty if none). */
 void s3_error_code(const char *body, size_t len, char *code, size_t codelen);
 

@@ -1,10 +1,13 @@
 /*
  * s3req.c - the pure parts of talking to S3: where an object lives (URL,
  * Host header and the canonical URI that SigV4 signs, for virtual-hosted
- * and path-style addressing) and what an XML error body says.
+ * and path-style addressing), what a response header line says, and what
+ * an XML error body says.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "s3.h"
 #include "sigv4.h"
@@ -73,4 +76,79 @@ void s3_error_code(const char *body, size_t len, char *code, size_t codelen)
 	for (size_t i = 0; i < n; i++)
 		code[i] = (start[i] > 0x20 && start[i] < 0x7F) ? start[i] : '?';
 	code[n] = '\0';
+}
+
+/* Copies a header value, trimmed, into dst (truncating, always terminated). */
+static void copy_value(char *dst, size_t dstlen, const char *v, size_t len)
+{
+	while (len && (*v == ' ' || *v == '\t'))
+		v++, len--;
+	while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+		len--;
+	if (len >= dstlen)
+		len = dstlen - 1;
+	memcpy(dst, v, len);
+	dst[len] = '\0';
+}
+
+static bool header_is(const char *line, size_t len, const char *name, const char **value,
+		      size_t *vlen)
+{
+	size_t n = strlen(name);
+	if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
+		return false;
+	*value = line + n + 1;
+	*vlen = len - n - 1;
+	return true;
+}
+
+/*
+ * The code of "HTTP/1.1 200 OK": three digits after the first space, or 0.
+ * The line is not NUL-terminated, so nothing may read past len.
+ */
+static long status_code(const char *line, size_t len)
+{
+	const char *sp = memchr(line, ' ', len), *end = line + len;
+	long code = 0;
+	int digits = 0;
+
+	if (!sp)
+		return 0;
+	for (const char *p = sp + 1; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (++digits > 3)
+			return 0;
+		code = code * 10 + (*p - '0');
+	}
+	return digits == 3 ? code : 0;
+}
+
+void s3_parse_header(const char *line, size_t len, long *status, struct s3_object *obj)
+{
+	const char *v;
+	size_t vlen;
+
+	if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
+		/* A new response (after a 100 Continue, say): start over. */
+		*status = status_code(line, len);
+		memset(obj, 0, sizeof *obj);
+		obj->content_length = -1;
+	} else if (header_is(line, len, "content-length", &v, &vlen)) {
+		char num[32];
+		copy_value(num, sizeof num, v, vlen);
+		char *end;
+		long long n = strtoll(num, &end, 10);
+		obj->content_length = (*num && !*end && n >= 0) ? n : -1;
+	} else if (header_is(line, len, "content-type", &v, &vlen)) {
+		copy_value(obj->content_type, sizeof obj->content_type, v, vlen);
+	} else if (header_is(line, len, "etag", &v, &vlen)) {
+		copy_value(obj->etag, sizeof obj->etag, v, vlen);
+	} else if (header_is(line, len, "last-modified", &v, &vlen)) {
+		copy_value(obj->last_modified, sizeof obj->last_modified, v, vlen);
+	} else if (header_is(line, len, "x-amz-meta-source-etag", &v, &vlen)) {
+		copy_value(obj->source_etag, sizeof obj->source_etag, v, vlen);
+	} else if (header_is(line, len, "x-amz-meta-imgsvc-variant", &v, &vlen)) {
+		copy_value(obj->variant, sizeof obj->variant, v, vlen);
+	} else if (header_is(line, len, "x-amz-meta-source-last-modified", &v, &vlen)) {
+		copy_value(obj->source_last_modified, sizeof obj->source_last_modified, v, vlen);
+	}
 }
