@@ -133,6 +133,11 @@ enum status img_transform(const void *src, size_t len, const struct probe_info *
 
 	memset(out, 0, sizeof *out);
 	GetExceptionInfo(&ex);
+	if (info->format == IMG_PNG && !probe_png_chunks_fit(src, len)) {
+		*why = "a PNG chunk is longer than the file";
+		st = ST_UNSUPPORTED;
+		goto out;
+	}
 	/* "JPEG:" forces the decoder: GraphicsMagick does not sniff the bytes. */
 	snprintf(ii->filename, sizeof ii->filename, "%s:source", probe_magick(info->format));
 	ii->subimage = 0;

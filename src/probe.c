@@ -6,7 +6,6 @@
  */
 #include "probe.h"
 
-#include <stdbool.h>
 #include <string.h>
 
 static unsigned long be16(const unsigned char *p)
@@ -182,6 +181,20 @@ enum probe_result probe_image(const unsigned char *p, size_t len, struct probe_i
 		return probe_webp(p, len, info);
 	}
 	return PROBE_UNKNOWN;
+}
+
+bool probe_png_chunks_fit(const unsigned char *p, size_t len)
+{
+	/* Signature, then chunks: length (4), type (4), data, CRC (4). */
+	for (size_t off = 8; len >= 8 && off <= len - 8;) {
+		unsigned long n = be32(p + off);
+		if (n > len)
+			return false;
+		if (memcmp(p + off + 4, "IEND", 4) == 0)
+			break;
+		off += 12 + n;
+	}
+	return true;
 }
 
 enum status probe_admit(enum probe_result r, const struct probe_info *info, unsigned formats,

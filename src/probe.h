@@ -10,6 +10,7 @@
 #ifndef IMGSVC_PROBE_H
 #define IMGSVC_PROBE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "status.h"
@@ -40,6 +41,16 @@ enum probe_result probe_image(const unsigned char *p, size_t len, struct probe_i
 enum status probe_admit(enum probe_result r, const struct probe_info *info, unsigned formats,
 			long long max_pixels, long long bytes, long long max_bytes,
 			const char **why);
+/*
+ * false when a PNG chunk in p[0..len) declares more bytes than the whole
+ * file has. libpng (through GraphicsMagick) allocates and fills a chunk's
+ * declared length before it finds the file too short: a few hundred bytes
+ * claiming a 2 GB tEXt chunk cost 2 GB of memory. Refused, no chunk can
+ * cost more than the source's own size (max_source_bytes). A file cut
+ * short inside a chunk of plausible length still passes, as before.
+ */
+bool probe_png_chunks_fit(const unsigned char *p, size_t len);
+
 /* "image/jpeg", ...; NULL for IMG_UNKNOWN. */
 const char *probe_mime(enum img_format f);
 /* "JPEG", "PNG", "GIF", "WEBP": GraphicsMagick's names; NULL for unknown. */

@@ -4,8 +4,8 @@
  * and path-style addressing), what a response header line says, and what
  * an XML error body says.
  */
+#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -78,17 +78,58 @@ void s3_error_code(const char *body, size_t len, char *code, size_t codelen)
 	code[n] = '\0';
 }
 
-/* Copies a header value, trimmed, into dst (truncating, always terminated). */
+/*
+ * Trims a header value: blanks before, blanks and the line end after. The
+ * value is not NUL-terminated; *len shrinks and the start is returned.
+ */
+static const char *trim(const char *v, size_t *len)
+{
+	while (*len && (*v == ' ' || *v == '\t'))
+		v++, (*len)--;
+	while (*len && (v[*len - 1] == '\r' || v[*len - 1] == '\n' || v[*len - 1] == ' ' ||
+			v[*len - 1] == '\t'))
+		(*len)--;
+	return v;
+}
+
+/*
+ * Copies a header value, trimmed, into dst (truncating, always terminated).
+ * A value holding a control character (a NUL, a bare CR, ...) is dropped
+ * as if absent: these values are repeated in imgsvc's own response headers,
+ * where such a byte would cut the value short or split the header.
+ */
 static void copy_value(char *dst, size_t dstlen, const char *v, size_t len)
 {
-	while (len && (*v == ' ' || *v == '\t'))
-		v++, len--;
-	while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
-		len--;
-	if (len >= dstlen)
+	v = trim(v, &len);
+	if (len >= dstlen) {
+		/* Cut, then trim again: a cut can end on a blank. */
 		len = dstlen - 1;
+		v = trim(v, &len);
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (((unsigned char)v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7F) {
+			len = 0;
+			break;
+		}
+	}
 	memcpy(dst, v, len);
 	dst[len] = '\0';
+}
+
+/* Content-Length: digits only, no overflow; -1 for anything else. */
+static long long parse_length(const char *v, size_t len)
+{
+	long long n = 0;
+
+	v = trim(v, &len);
+	if (len == 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9' || n > (LLONG_MAX - (v[i] - '0')) / 10)
+			return -1;
+		n = n * 10 + (v[i] - '0');
+	}
+	return n;
 }
 
 static bool header_is(const char *line, size_t len, const char *name, const char **value,
@@ -133,11 +174,7 @@ void s3_parse_header(const char *line, size_t len, long *status, struct s3_objec
 		memset(obj, 0, sizeof *obj);
 		obj->content_length = -1;
 	} else if (header_is(line, len, "content-length", &v, &vlen)) {
-		char num[32];
-		copy_value(num, sizeof num, v, vlen);
-		char *end;
-		long long n = strtoll(num, &end, 10);
-		obj->content_length = (*num && !*end && n >= 0) ? n : -1;
+		obj->content_length = parse_length(v, vlen);
 	} else if (header_is(line, len, "content-type", &v, &vlen)) {
 		copy_value(obj->content_type, sizeof obj->content_type, v, vlen);
 	} else if (header_is(line, len, "etag", &v, &vlen)) {

@@ -30,6 +30,26 @@ static void photo(const char *name, enum img_format f, unsigned long w, unsigned
 	free(data);
 }
 
+/* A chunk claiming more than the file (found by fuzz/fuzz_image). */
+static void png_chunks(void)
+{
+	unsigned char png[64] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n',
+				 0,    0,   0,   13,  'I',  'H',  'D',  'R'};
+	size_t n = 8 + 12 + 13;
+	/* A tEXt chunk of 4 bytes, then an IEND. */
+	memcpy(png + n, "\0\0\0\4tEXtabcd....\0\0\0\0IEND....", 28);
+	CHECK(probe_png_chunks_fit(png, n + 28), "whole PNG: chunks fit");
+	CHECK(probe_png_chunks_fit(png, n + 10), "cut inside a short chunk: still fits");
+	png[n] = 0x7C; /* tEXt claims 2 GB */
+	CHECK(!probe_png_chunks_fit(png, n + 28), "a 2 GB tEXt in a 61-byte file is refused");
+	png[n] = 0;
+	png[n + 3] = 61; /* exactly the file's size: the bound is the file */
+	CHECK(probe_png_chunks_fit(png, n + 28), "a chunk of the file's size passes");
+	png[n + 3] = 62;
+	CHECK(!probe_png_chunks_fit(png, n + 28), "one byte more than the file is refused");
+	CHECK(probe_png_chunks_fit(png, 5), "a stub shorter than the signature passes");
+}
+
 void unit_probe(void)
 {
 	struct probe_info info;
@@ -101,4 +121,5 @@ void unit_probe(void)
 	photo("photo2mp.jpg", IMG_JPEG, 1920, 1200);
 	photo("photo13mp-progressive.jpg", IMG_JPEG, 4224, 3168);
 	photo("photo-dune.png", IMG_PNG, 1680, 1050);
+	png_chunks();
 }
