@@ -9,7 +9,8 @@
  * within the range the sample documents, at least one API key, every key's
  * plan a real plan, the endpoint http(s) without a trailing '/', the
  * resized and originals prefixes apart while the derivative cache is on,
- * no control character in Cache-Control, the state file absolute or empty.
+ * no control character in Cache-Control, the state file absolute or empty,
+ * and every plan admits and refuses as its numbers say (check_plan).
  * Loading the same bytes twice gives the same answer.
  */
 #include <ctype.h>
@@ -51,6 +52,42 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static bool prefixed(const char *a, const char *b)
 {
 	return strncmp(a, b, strlen(b)) == 0;
+}
+
+/*
+ * A loaded plan works: 60 requests in the same millisecond from a fresh
+ * state admit exactly min(burst, quota, 60), every refusal names a
+ * Retry-After of at least a second, and after a rate refusal's
+ * Retry-After the throttle lets a request through.
+ */
+static void check_plan(const struct plan *p)
+{
+	struct plan_bucket b = {0, 0};
+	struct plan_quota q = {0, 0};
+	const int64_t now = 1764000000000LL;
+	int64_t retry = -1, allowed = 0, want = 60;
+	enum plan_verdict v = PLAN_ALLOW;
+
+	if (p->rate > 0 && p->burst < want)
+		want = p->burst;
+	if (p->quota > 0 && p->quota < want)
+		want = p->quota;
+	for (int i = 0; i < 60; i++) {
+		v = plan_admit(p, &b, &q, now, &retry);
+		if (v == PLAN_ALLOW)
+			allowed++;
+		FUZZ_CHECK(v == PLAN_ALLOW ? retry == 0 : retry >= 1,
+			   "verdict %d, Retry-After %lld", v, (long long)retry);
+	}
+	FUZZ_CHECK(allowed == want, "plan '%s' (rate %g burst %lld quota %lld) admitted %lld of 60",
+		   p->name, p->rate, (long long)p->burst, (long long)p->quota, (long long)allowed);
+	if (v == PLAN_RATE_LIMITED) {
+		int64_t r = retry;
+		v = plan_admit(p, &b, &q, now + r * 1000, &retry);
+		FUZZ_CHECK(v != PLAN_RATE_LIMITED,
+			   "plan '%s' (rate %g): still limited %lld s later", p->name, p->rate,
+			   (long long)r);
+	}
 }
 
 static void check_whole(const struct cfg *c)
@@ -128,6 +165,7 @@ static void check_whole(const struct cfg *c)
 			   (long long)p->burst);
 		FUZZ_CHECK((p->quota == 0) == (p->period == PERIOD_NONE), "plan '%s' period",
 			   p->name);
+		check_plan(p);
 	}
 	FUZZ_CHECK(c->metrics_keys.n <= 1, "%zu metrics keys", c->metrics_keys.n);
 }

@@ -2,7 +2,7 @@
  * fuzz_params.c - libFuzzer target: the request's path, query string and
  * Accept header (src/path.c, src/params.c).
  *
- * Input: QUERY \0 PATH \0 ACCEPT. Invariants checked:
+ * Input: QUERY \0 PATH \0 ACCEPT \0 "WIDTH HEIGHT". Invariants checked:
  *  - a query that parses has values within their ranges, and its canonical
  *    form uses only [a-z0-9_-], is empty exactly when the request is the
  *    original, and read back as a query string ("w-400_fm-webp" ->
@@ -15,13 +15,19 @@
  *    segment, key at most 1024 bytes), an accepted key is the prefix plus
  *    the path, and checking that key's path again accepts it unchanged;
  *  - path_utf8_len agrees with the Unicode well-formed byte sequence table;
- *  - params_accepts_webp only says yes when "image/webp" is in the header.
+ *  - params_accepts_webp only says yes when "image/webp" is in the header;
+ *  - the output geometry (geom_plan) for the parsed parameters and a source
+ *    of WIDTH x HEIGHT: fill gives exactly w x h; otherwise the scaled size
+ *    is never more than the source, at least 1x1, and inside the box (or,
+ *    for cover, covering it where the source allows), and the crop is
+ *    within both the scaled size and the box.
  */
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
 #include "fuzz.h"
+#include "geom.h"
 #include "params.h"
 #include "path.h"
 
@@ -162,7 +168,47 @@ static void canonical_to_query(const char *c, struct buf *q)
 	}
 }
 
-static void check_query(const char *query)
+static void check_geom(const struct params *p, const char *size)
+{
+	char *end;
+	unsigned long W = strtoul(size, &end, 10), H = strtoul(end, NULL, 10);
+	struct geom g;
+
+	/* probe_image never reports more than 2^31 - 1 (PNG) nor 0. */
+	if (W == 0 || H == 0 || W > 0x7FFFFFFF || H > 0x7FFFFFFF)
+		return;
+	geom_plan(W, H, p, &g);
+	FUZZ_CHECK(g.crop_w >= 1 && g.crop_h >= 1 && g.crop_w <= g.scale_w && g.crop_h <= g.scale_h,
+		   "%lux%lu: scale %lux%lu crop %lux%lu", W, H, g.scale_w, g.scale_h, g.crop_w,
+		   g.crop_h);
+	if (p->w && p->h && p->fit == FIT_FILL) {
+		FUZZ_CHECK(
+		    g.scale_w == p->w && g.scale_h == p->h && g.crop_w == p->w && g.crop_h == p->h,
+		    "fill %lux%lu of %lux%lu gave %lux%lu", p->w, p->h, W, H, g.crop_w, g.crop_h);
+		return;
+	}
+	FUZZ_CHECK(g.scale_w <= W && g.scale_h <= H, "%lux%lu enlarged to %lux%lu", W, H, g.scale_w,
+		   g.scale_h);
+	if (p->w && p->h && p->fit == FIT_COVER) {
+		FUZZ_CHECK(g.crop_w == (g.scale_w < p->w ? g.scale_w : p->w) &&
+			       g.crop_h == (g.scale_h < p->h ? g.scale_h : p->h),
+			   "cover %lux%lu of %lux%lu: scale %lux%lu crop %lux%lu", p->w, p->h, W, H,
+			   g.scale_w, g.scale_h, g.crop_w, g.crop_h);
+		/* Covering: one side fits the box exactly, unless the source is smaller. */
+		FUZZ_CHECK((g.scale_w == W && g.scale_h == H) || g.scale_w >= p->w ||
+			       g.scale_h >= p->h,
+			   "cover %lux%lu of %lux%lu scaled to %lux%lu covers neither side", p->w,
+			   p->h, W, H, g.scale_w, g.scale_h);
+	} else {
+		FUZZ_CHECK(g.crop_w == g.scale_w && g.crop_h == g.scale_h, "a crop without cover");
+		FUZZ_CHECK(!p->w || g.scale_w <= p->w || g.scale_w == 1,
+			   "w %lu of %lux%lu gave width %lu", p->w, W, H, g.scale_w);
+		FUZZ_CHECK(!p->h || g.scale_h <= p->h || g.scale_h == 1,
+			   "h %lu of %lux%lu gave height %lu", p->h, W, H, g.scale_h);
+	}
+}
+
+static void check_query(const char *query, const char *size)
 {
 	struct params p, p2;
 	struct buf canon = BUF_INIT, q2 = BUF_INIT, canon2 = BUF_INIT;
@@ -182,6 +228,7 @@ static void check_query(const char *query)
 		   "rotate %d", p.rotate);
 	FUZZ_CHECK((unsigned)p.fit <= FIT_FILL && (unsigned)p.fm <= FM_AUTO, "enum out of range");
 	FUZZ_CHECK(p.any == (query[0] != '\0'), "any is %d", p.any);
+	check_geom(&p, size);
 
 	params_canonical(&p, &lim, &canon);
 	for (const char *c = canon.data; *c; c++)
@@ -223,10 +270,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *f[3], *mem;
+	char *f[4], *mem;
 
-	fuzz_fields(data, size, f, 3, &mem);
-	check_query(f[0]);
+	fuzz_fields(data, size, f, 4, &mem);
+	check_query(f[0], f[3]);
 	check_path(f[1]);
 	check_utf8((const unsigned char *)f[1], strlen(f[1]));
 	if (params_accepts_webp(f[2]))

@@ -2,7 +2,7 @@
 # make-corpus.sh - writes the seed corpora fuzz/corpus/TARGET/seed-* from
 # the project's own test material:
 #   params  queries from the unit tests and tests/t0*.sh, paths from the
-#           path rules' tests, Accept headers
+#           path rules' tests, Accept headers, source sizes for geom_plan
 #   sigv4   the requests of AWS's SigV4 test suite (tests/data), S3 keys
 #   config  etc/imgsvc.ini.sample and the INI that tests/lib.sh writes
 #   s3resp  S3 response heads and error bodies (NoSuchKey, AccessDenied,
@@ -48,7 +48,7 @@ def put(target, name, data):
     with open(os.path.join(out, target, "seed-" + name), "wb") as f:
         f.write(data)
 
-# --- params: QUERY \0 PATH \0 ACCEPT --------------------------------------
+# --- params: QUERY \0 PATH \0 ACCEPT \0 "WIDTH HEIGHT" ---------------------
 queries = set()
 for path in glob.glob(os.path.join(top, "tests", "t0*.sh")):
     text = open(path, encoding="utf-8", errors="replace").read()
@@ -65,10 +65,12 @@ paths = ["/photos/cat.jpg", "/a/../b.jpg", "/my photo.jpg", "/a%41.jpg", "/_imgs
 accepts = ["image/avif,image/webp,*/*", "image/webp;q=0", "*/*", "",
            "image/*;q=0.8, image/webp;q=0.5", "text/html, IMAGE/WEBP ; Q=1.000",
            'image/webp;x="a,b";q=0.001', "image/webp;q=2", "image/webp junk"]
+sizes = ["4000 3000", "300 200", "200 300", "1 1", "2147483647 1", "7 3", "20000 20000",
+         "1920 1200"]
 for i, q in enumerate(sorted(queries)):
     put("params", "%03d" % i,
         q.encode() + b"\0" + paths[i % len(paths)].encode() + b"\0" +
-        accepts[i % len(accepts)].encode())
+        accepts[i % len(accepts)].encode() + b"\0" + sizes[i % len(sizes)].encode())
 for i, p in enumerate(paths):
     put("params", "path-%02d" % i, b"w=100\0" + p.encode() + b"\0*/*")
 
