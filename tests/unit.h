@@ -28,5 +28,6 @@ void unit_params(void);
 void unit_geom(void);
 void unit_http(void);
 void unit_plan(void);
+void unit_s3req(void);
 
 #endif
