@@ -14,7 +14,8 @@
 #
 # Limits: -max_total_time=SECONDS, -timeout=10 per input, -rss_limit_mb=2048,
 # -malloc_limit_mb=2048, leak detection on; fuzz/TARGET.dict when present.
-# Prints one summary line (runs, exec/s, cov, ft, corpus) and exits 0 only
+# Prints one summary line (runs, exec/s, cov, ft, libFuzzer's corpus as
+# inputs/size, the files on disk) and exits 0 only
 # when the run ended cleanly: non-zero on a crash, leak, timeout, OOM,
 # broken invariant or sanitizer report, naming the artifacts directory.
 set -u
@@ -65,7 +66,7 @@ eps=$(printf '%s\n' "$stats" | sed -n 's/^stat::average_exec_per_sec: *//p' | ta
 corpus_n=$(find "$work/corpus" -type f | wc -l)
 corpus_kb=$(du -sk "$work/corpus" | cut -f1)
 echo "fuzz_$target: ${runs:-0} runs in ${elapsed} s, ${eps:-0} exec/s, cov: $(field cov)" \
-	"ft: $(field ft), corpus: $corpus_n inputs ($corpus_kb KiB); work: $work"
+	"ft: $(field ft), corp: $(field corp), $corpus_n files ($corpus_kb KiB) in $work/corpus"
 
 artifacts=$(find "$work/artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o \
 	-name 'timeout-*' -o -name 'oom-*' -o -name 'mismatch-*' \) | sort)
