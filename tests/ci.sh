@@ -108,6 +108,8 @@ if [ "${CI_SANITIZERS:-yes}" != no ]; then
 	top=$PWD
 	echo "ci: make check again, built with --enable-sanitizers"
 	san=$(mktemp -d "${TMPDIR:-/tmp}/imgsvc-ci-san.XXXXXX")
+	# Apache runs imgsvc as www-data: it must reach the binary.
+	chmod 755 "$san"
 	mkdir "$san/src" "$san/build"
 	# The tree as it is, tracked and new files alike, without build output.
 	if git ls-files -z -co --exclude-standard >"$san/files" &&
