@@ -308,7 +308,7 @@ static int skip_value(struct cursor *c, int depth)
 
 int json_get_string(const char *json, size_t len, const char *field, struct buf *out)
 {
-	struct cursor c = {(const unsigned char *)json, (const unsigned char *)json + len};
+	struct cursor c = {(const unsigned char *)json, NULL};
 	struct buf name = BUF_INIT;
 	size_t flen = strlen(field);
 	bool seen = false, is_string = false;
@@ -317,6 +317,8 @@ int json_get_string(const char *json, size_t len, const char *field, struct buf 
 	buf_reset(out);
 	if (!json)
 		goto done;
+	/* Only now: NULL + 0 is undefined behaviour (UBSan: pointer-overflow). */
+	c.end = c.p + len;
 	skip_ws(&c);
 	if (!eat(&c, '{'))
 		goto done;

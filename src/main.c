@@ -79,6 +79,10 @@ int main(int argc, char **argv)
 			break;
 		case 'V':
 			puts(PACKAGE_STRING);
+#ifdef IMGSVC_SANITIZERS
+			/* tests/lib.sh looks for this word. */
+			puts("built with sanitizers (address, undefined): for testing only");
+#endif
 			return 0;
 		case 'h':
 			usage(stdout);

@@ -8,9 +8,16 @@
 #    packages would start, e.g. apache2 and lighttpd on port 80, are kept
 #    from starting),
 # 2. autoreconf -fi, ./configure --enable-werror, make -j2,
-# 3. make check (tests/run-all.sh: unit tests, then tests/tNNNN-*.sh).
-# The last line of output is "N passed, N failed, N skipped"; the exit
-# status is non-zero when anything failed or the build broke.
+# 3. make check (tests/run-all.sh: unit tests, then tests/tNNNN-*.sh),
+# 4. the same again under AddressSanitizer, LeakSanitizer and
+#    UndefinedBehaviorSanitizer: a copy of the tree (the in-tree configure
+#    of step 2 blocks VPATH builds from it) built out of tree with
+#    ../configure --enable-sanitizers in a temporary directory, and its
+#    make check, where any sanitizer report fails the test that saw it.
+#    CI_SANITIZERS=no leaves this pass out.
+# The last line of output is "N passed, N failed, N skipped", the sum of
+# both passes; the exit status is non-zero when anything failed or a build
+# broke.
 #
 # moto_server (pip install 'moto[server]') is not a Debian package: the
 # tests look for it on PATH, then in ~/.pyenv/shims.
@@ -21,7 +28,8 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
 libfcgi-dev libcurl4-openssl-dev libgraphicsmagick1-dev libiniparser-dev libssl-dev
 spawn-fcgi lighttpd apache2 libapache2-mod-fcgid libfcgi-bin
 graphicsmagick wrk awscli python3 curl valgrind
-libhiredis-dev redis-server prometheus"
+libhiredis-dev redis-server prometheus
+libasan8 libubsan1"
 
 finish() { # finish SUMMARY-LINE STATUS: print the last line, exit
 	echo "$1"
@@ -63,7 +71,8 @@ fi
 # --- 2. build ---------------------------------------------------------------------
 mkdir -p m4
 log=$(mktemp "${TMPDIR:-/tmp}/imgsvc-ci.XXXXXX")
-trap 'rm -f "$log"' EXIT
+san=
+trap 'rm -f "$log"; [ -n "$san" ] && rm -rf "$san"' EXIT
 step() { # step NAME COMMAND...: run, show the output, stop on failure
 	echo "ci: $*"
 	"$@" || { echo "ci: '$*' failed"; finish "0 passed, 1 failed, 0 skipped" 1; }
@@ -73,15 +82,55 @@ step ./configure --enable-werror --with-redis
 step make -j2
 
 # --- 3. tests ---------------------------------------------------------------------
+# run_check: make check here; the counts of its summary line in PASS, FAIL,
+# SKIP (one failure when there is no summary or make failed without one).
+run_check() {
+	local rc summary
+	make -j2 check 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n 1)
+	if [ -z "$summary" ]; then
+		echo "ci: make check ended (status $rc) without a test summary"
+		PASS=0 FAIL=1 SKIP=0
+		return
+	fi
+	read -r PASS _ FAIL _ SKIP _ <<<"${summary//,/}"
+	[ "$rc" != 0 ] && [ "$FAIL" = 0 ] && FAIL=1
+	return 0
+}
 echo "ci: make check"
-make -j2 check 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n 1)
-if [ -z "$summary" ]; then
-	echo "ci: make check ended (status $rc) without a test summary"
-	finish "0 passed, 1 failed, 0 skipped" 1
+run_check
+pass=$PASS fail=$FAIL skip=$SKIP
+
+# --- 4. the same under ASan + UBSan -------------------------------------------------
+if [ "${CI_SANITIZERS:-yes}" != no ]; then
+	t0=$(date +%s)
+	top=$PWD
+	echo "ci: make check again, built with --enable-sanitizers"
+	san=$(mktemp -d "${TMPDIR:-/tmp}/imgsvc-ci-san.XXXXXX")
+	# Apache runs imgsvc as www-data: it must reach the binary.
+	chmod 755 "$san"
+	mkdir "$san/src" "$san/build"
+	# The tree as it is, tracked and new files alike, without build output.
+	if git ls-files -z -co --exclude-standard >"$san/files" &&
+		tar --null --ignore-failed-read -T "$san/files" -cf - 2>/dev/null | tar -C "$san/src" -xf - &&
+		cd "$san/src" && mkdir -p m4 && autoreconf -fi &&
+		cd "$san/build" && ../src/configure --enable-werror --enable-sanitizers --with-redis &&
+		make -j2; then
+		run_check
+	else
+		echo "ci: the sanitized build failed (it needs git, and gcc's libasan8 and libubsan1)"
+		PASS=0 FAIL=1 SKIP=0
+	fi
+	cd "$top" || exit 1
+	echo "ci: sanitized pass: $PASS passed, $FAIL failed, $SKIP skipped in $(($(date +%s) - t0)) s"
+	if [ "$FAIL" != 0 ] && [ -d "$san/build/tests/logs" ]; then
+		# Keep the logs of a failed sanitized pass.
+		rm -rf tests/logs-sanitized
+		cp -pr "$san/build/tests/logs" tests/logs-sanitized && echo "ci: its logs: tests/logs-sanitized/"
+	fi
+	pass=$((pass + PASS)) fail=$((fail + FAIL)) skip=$((skip + SKIP))
 fi
+
 # make's own trailing lines came after run-all's summary: say it again, last.
-failed=$(echo "$summary" | sed 's/.* \([0-9]*\) failed.*/\1/')
-[ "$rc" = 0 ] && [ "$failed" = 0 ] && finish "$summary" 0
-finish "$summary" 1
+finish "$pass passed, $fail failed, $skip skipped" "$([ "$fail" = 0 ] && echo 0 || echo 1)"

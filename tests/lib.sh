@@ -14,6 +14,12 @@
 #                imgsvc left over from this test (found by this test's temp
 #                directory in its command line or environment), and removes
 #                the temp directory.
+#   sanitizers   with a build configured --enable-sanitizers (`imgsvc -V`
+#                says so; `sanitized` tests it) the exit trap lets every
+#                process finish its leak check, then fails the script (one
+#                "not ok") when any log of this test holds an ASan, LSan or
+#                UBSan report; programs run directly write theirs to
+#                $SAN_DIR (exported ASAN_OPTIONS log_path).
 #   S3           start_moto (signature checking on, IAM user + key + policy
 #                + bucket with the 4 free calls), start_moto_nocheck, aws_s3
 #                (the AWS CLI signed with the created key), upload_fixtures.
@@ -67,6 +73,26 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/imgsvc-$TEST_NAME.XXXXXX") || exit 1
 chmod 755 "$T"
 # Nothing exported may mention $T: cleanup finds this test's leftovers by it.
 : >"$T/aws-config"
+
+# --- sanitizers -----------------------------------------------------------------
+# A build configured with --enable-sanitizers says so in `imgsvc -V`.
+# Reports of imgsvc under a web server go to its stderr (the logs in $T);
+# every sanitized program that inherits this environment (the check
+# programs, imgsvc -t, imgsvc-usage, workers of lighttpd and spawn-fcgi)
+# writes them to $SAN_DIR instead, whatever the test does with its stderr.
+# The directory is outside $T, so the exported options do not mention $T.
+SANITIZED=0
+SAN_DIR=
+SAN_REPORT='(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:'
+if "$IMGSVC" -V 2>/dev/null | grep -q sanitizers; then
+	SANITIZED=1
+	SAN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/imgsvc-san-$TEST_NAME.XXXXXX") || exit 1
+	chmod 1777 "$SAN_DIR"
+	export ASAN_OPTIONS="log_path=$SAN_DIR/report:log_exe_name=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+	export UBSAN_OPTIONS="log_path=$SAN_DIR/report:log_exe_name=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+fi
+# sanitized: the binaries under test run under ASan and UBSan.
+sanitized() { [ "$SANITIZED" = 1 ]; }
 export AWS_DEFAULT_REGION=us-east-1 AWS_PAGER=
 
 # --- TAP ---------------------------------------------------------------------
@@ -151,13 +177,15 @@ start_bg() {
 	BG_PIDS+=("$BG_PID")
 }
 
-# stop_bg PID: TERM its process group, wait up to 5 s, then KILL.
+# stop_bg PID: TERM its process group, wait up to 5 s, then KILL. A
+# sanitized build: up to 30 s, for the whole group (the workers' leak check).
 stop_bg() {
 	local pid=$1 i
 	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
+	for i in $(seq "$(sanitized && echo 300 || echo 50)"); do
+		kill -0 "$pid" 2>/dev/null && { sleep 0.1; continue; }
+		sanitized && kill -0 -- "-$pid" 2>/dev/null && { sleep 0.1; continue; }
+		break
 	done
 	kill -KILL -- "-$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
@@ -194,9 +222,18 @@ cleanup() {
 	for ((i = ${#BG_PIDS[@]} - 1; i >= 0; i--)); do
 		kill -TERM -- "-${BG_PIDS[i]}" 2>/dev/null
 	done
-	for i in $(seq 50); do
+	# A sanitized imgsvc checks for leaks as it exits, which takes a
+	# moment on a loaded machine: wait for the workers as well (also
+	# those outside the groups, e.g. Apache's), and longer.
+	local workers
+	workers=$(sanitized && imgsvc_pids)
+	for p in $workers; do kill -TERM "$p" 2>/dev/null; done
+	for i in $(seq "$(sanitized && echo 300 || echo 50)"); do
 		local alive=0
 		for p in "${BG_PIDS[@]+"${BG_PIDS[@]}"}"; do
+			kill -0 "$p" 2>/dev/null && alive=1
+		done
+		for p in $workers; do
 			kill -0 "$p" 2>/dev/null && alive=1
 		done
 		[ $alive = 0 ] && break
@@ -210,6 +247,9 @@ cleanup() {
 		kill -KILL "$p" 2>/dev/null
 	done
 	wait 2>/dev/null
+	if [ "$test_count" -ge 0 ] && sanitized; then
+		sanitizer_check
+	fi
 	if [ "$test_count" -ge 0 ]; then
 		printf '1..%d\n' "$test_count"
 	fi
@@ -223,11 +263,28 @@ cleanup() {
 	fi
 	if [ "${IMGSVC_TEST_KEEP:-}" = 1 ]; then
 		diag "kept $T"
+		[ -n "$SAN_DIR" ] && diag "kept $SAN_DIR"
 	else
 		rm -rf "$T"
+		[ -n "$SAN_DIR" ] && rm -rf "$SAN_DIR"
 	fi
 	[ "$test_failures" -gt 0 ] && rc=1
 	exit $rc
+}
+# sanitizer_check: one case, failed when a file of this test (its temp
+# directory, $SAN_DIR) holds a sanitizer report; the reports go to stderr.
+sanitizer_check() {
+	local files f
+	files=$(grep -rlIE "$SAN_REPORT" "$T" "$SAN_DIR" 2>/dev/null)
+	if [ -z "$files" ]; then
+		ok "no sanitizer report in the logs of $TEST_NAME"
+		return 0
+	fi
+	fail "no sanitizer report in the logs of $TEST_NAME" $files
+	for f in $files; do
+		printf '\n# ---- sanitizer report in %s\n' "$f" >&2
+		grep -E -A 60 "$SAN_REPORT" "$f" | head -n 120 >&2
+	done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

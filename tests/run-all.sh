@@ -96,11 +96,20 @@ if wanted unit "$@"; then
 		timeout "$timeout_s" "$builddir/tests/unit" "$srcdir/tests/data" \
 			>"$logdir/unit.tap" 2>"$logdir/unit.log" </dev/null
 		rc=$?
+		# A sanitized build (--enable-sanitizers) reports on stderr: any
+		# report is a failure, even one that left the exit status at 0.
+		san=$(grep -cE '(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' "$logdir/unit.log")
 	else
 		echo "Bail out! $builddir/tests/unit is not built (make check builds it)" >"$logdir/unit.tap"
-		rc=1
+		rc=1 san=0
 	fi
 	tally unit "$logdir/unit.tap" "$rc" $(($(date +%s) - t0))
+	if [ "$san" != 0 ]; then
+		# Counted apart: a report is a failure even when the exit status
+		# and every case say otherwise.
+		echo "    sanitizer report in $logdir/unit.log"
+		total_fail=$((total_fail + 1))
+	fi
 fi
 
 # --- shell tests -----------------------------------------------------------------

@@ -54,7 +54,8 @@ get() { # get HEADER: its value in the CLI's output
 }
 
 ref=$(mktemp) || exit 1
-trap 'rm -f "$ref"' EXIT
+errs=$(mktemp) || exit 1
+trap 'rm -f "$ref" "$errs"' EXIT
 "$python" "$srcdir/tests/sigv4_ref.py" >"$ref" <<'KEYS'
 photo with space.jpg
 a+b.jpg
@@ -76,13 +77,19 @@ check "botocore $("$python" -c 'import botocore; print(botocore.__version__)') p
 while IFS=$tab read -r style tok raw_path host url_path date sha token auth; do
 	t="$style, $tok, '$raw_path'"
 	[ "$token" = - ] && token=
-	out=$("$cli" -r GET "$host" "$raw_path" "" us-east-1 "$akid" "$secret" "$token" "$amz_date")
+	out=$("$cli" -r GET "$host" "$raw_path" "" us-east-1 "$akid" "$secret" "$token" "$amz_date" 2>>"$errs")
 	check "$t: encoded path" "$(get path)" "$url_path"
 	check "$t: x-amz-date, x-amz-content-sha256, x-amz-security-token" \
 		"$(get X-Amz-Date) $(get X-Amz-Content-SHA256) $(get X-Amz-Security-Token)" \
 		"$date $sha $token"
 	check "$t: Authorization" "$(get Authorization)" "$auth"
 done <"$ref"
+
+# A build configured --enable-sanitizers: the CLI's stderr holds no report.
+if "$builddir/imgsvc" -V 2>/dev/null | grep -q sanitizers; then
+	report=$(grep -E -m 5 '(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' "$errs")
+	check "sigv4_cli: no sanitizer report" "$report" ""
+fi
 
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -327,5 +327,12 @@ stop_stub
 check "no secret or authorization token ever printed" \
 	eval 'test -s "$TMP/all-output" && ! grep -E "secret\\+|cfg-secret|env-secret|file-default-secret|profile\\+secret|home-secret|sekret-auth|stub-session-token|file-profile-token|env-token" "$TMP/all-output" >"$TMP/out"'
 
+# A build configured --enable-sanitizers: no report in any probe's output
+# (env -i leaves the probe the options compiled in: reports on stderr).
+if "$builddir/imgsvc" -V 2>/dev/null | grep -q sanitizers; then
+	check "credsprobe: no sanitizer report" \
+		eval '! grep -E "(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:" "$TMP/all-output" >"$TMP/out"'
+fi
+
 echo "1..$n"
 test $failed -eq 0
