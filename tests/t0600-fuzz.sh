@@ -8,6 +8,10 @@
 # except under CI=true, where that is a failure.
 . "$(dirname "$0")/lib.sh"
 
+# The fuzzers are always built with ASan and UBSan by clang (fuzz/fuzz.mk),
+# whatever configure said: once, in the normal build's pass, is enough.
+sanitized && skip_all "a sanitized build: the fuzzers (always sanitized) run in the normal pass"
+
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 TARGETS="params sigv4 config s3resp image"
 FUZZ_DIR=$builddir/fuzz
