@@ -28,9 +28,11 @@
 #
 # Why moto for the main pool: it is the real signature-checking S3 of the
 # other tests, and at this mix (about 1.3 S3 calls a request) it keeps up
-# with two workers (about 140 requests/s here, moto included). Why fakes3.py
-# for the faults: moto will not fail on demand, and the faults need a pool
-# of their own because one imgsvc has one S3 endpoint.
+# with two workers (100 to 150 requests/s on a shared 2-core machine, moto
+# included). Why fakes3.py for the faults: moto will not fail on demand,
+# and the faults need a pool of their own because one imgsvc has one S3
+# endpoint. SOAK_REQUESTS=100000 takes about 17 minutes there (run it with
+# TEST_TIMEOUT=3600 under run-all.sh).
 
 . "$(dirname "$0")/lib.sh"
 
