@@ -204,11 +204,14 @@ check "faults log: every always503 request was tried 3 times (retries = 2)" \
 
 check "main pool: the same two workers throughout ($MAIN_PIDS)" test "$END_MAIN_PIDS" = "$MAIN_PIDS"
 check "faults pool: the same two workers throughout ($FAULTS_PIDS)" test "$END_FAULTS_PIDS" = "$FAULTS_PIDS"
-# Both main workers busy: each took at least a fifth of the pool's requests.
+# Both main workers busy: each took at least a tenth of the pool's
+# requests. lighttpd does not share them out evenly (19% and 81% in one
+# CI run, 27% and 73% over 100,000), so no more than that is asked; the
+# leak bound each worker's RSS case can see is printed with it.
 for pid in $MAIN_PIDS; do
 	served=$(awk -v p="$pid" -v n="$TOTAL" '$1 == n && $3 == p { print $6 }' "$T/trace")
-	check "main worker $pid served $served of $main_requests (at least a fifth)" \
-		test "$((served * 5))" -ge "$main_requests"
+	check "main worker $pid served $served of $main_requests (at least a tenth)" \
+		test "$((served * 10))" -ge "$main_requests"
 done
 
 # status_hist: "CODE:COUNT ..." of request lines on stdin, as soakmix writes them.
