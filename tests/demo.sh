@@ -13,7 +13,7 @@
 cd "$(dirname "$0")/.." || exit 1
 DEMO_PORT=${DEMO_PORT:-8080}
 
-bash tests/ci.sh --deps-only || exit 1
+bash tests/install-deps.sh || exit 1
 if [ ! -x ./imgsvc ]; then
 	mkdir -p m4
 	{ [ -x ./configure ] || autoreconf -fi; } && { [ -f Makefile ] || ./configure; } || {
