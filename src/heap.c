@@ -4,8 +4,11 @@
  * uordblks is what the arenas have handed out and not had back, hblkhd what
  * is mmapped for blocks over M_MMAP_THRESHOLD; their sum is the live heap.
  * arena + hblkhd is what the allocator holds from the system, free holes
- * included, i.e. roughly the heap's part of VmRSS. mallinfo2 takes the
- * arena locks: call it between requests, never from a signal handler.
+ * included, i.e. roughly the heap's part of VmRSS. Blocks parked in a
+ * thread's tcache count as in use (up to 7 of each small size a thread),
+ * so with tcache on the figure rises a little until the caches are full.
+ * mallinfo2 takes the arena locks: call it between requests, never from a
+ * signal handler.
  */
 #include "heap.h"
 

@@ -57,9 +57,9 @@ WARM=2000
 # blocks it parks as in use: with it on, the figure creeps up by about
 # 100 kB over the first 5,000 requests of a worker as the caches of its
 # threads (GraphicsMagick's OpenMP ones too) fill, then stays. With it off,
-# measured over the default run: every main and faults worker stayed
-# within -480 and +640 bytes of its first line, from 100 requests to the
-# end. So HEAP_SLACK_KB plus HEAP_PER_REQUEST bytes a request is ample for
+# over six default runs, from request 2000 to the end: the main workers
+# moved by -656 to +624 bytes, the faults workers by -2,928 to +2,896 (the
+# S3 connection, closed after a hang and opened again). So HEAP_SLACK_KB plus HEAP_PER_REQUEST bytes a request is ample for
 # noise and fails a leak of 10 to 15 bytes a request in a main worker (the
 # figure is printed with each worker's case): a build with the injected
 # leak (configure --enable-test-leak=256) grew by 789,312 bytes over 2,900
@@ -279,7 +279,12 @@ for pid in $MAIN_PIDS $FAULTS_PIDS; do
 		skip "$rtitle" "sanitized build: RSS says nothing"
 	else
 		[ "$reqs" -gt 0 ] && say "$pool worker $pid: $reqs requests between its heap lines: the next case fails a leak of $((bound / reqs + 1)) bytes a request or more"
-		check "$title" test "$hr0" -gt 0 -a "$reqs" -gt 0 -a "$grow" -le "$bound"
+		if [ "$reqs" -gt 0 ]; then
+			check "$title" test "$grow" -le "$bound"
+		else
+			# A short run (SOAK_REQUESTS) may leave a worker too few.
+			skip "$title" "fewer than $HEAP_EVERY requests after request $WARM: no two heap lines"
+		fi
 		check "$rtitle" test $((rss1 - rss0)) -le "$RSS_GUARD_KB"
 	fi
 	fds=$(awk -v p="$pid" '$3 == p { print $5 }' "$T/trace" | sort -n | uniq | tr '\n' ' ')
