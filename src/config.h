@@ -44,6 +44,7 @@ struct cfg_server {
 	unsigned formats;               /* bit (1 << enum img_format) per allowed source format */
 	bool derivative_cache;          /* store and reuse derivatives in S3 */
 	char *cache_control;            /* "" for none */
+	long long heap_log_every;       /* requests between heap log lines; 0: none */
 };
 
 enum cfg_backend { CFG_BACKEND_LOCAL, CFG_BACKEND_REDIS };

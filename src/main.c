@@ -20,6 +20,7 @@
 #include "config.h"
 #include "creds.h"
 #include "handler.h"
+#include "heap.h"
 #include "img.h"
 #include "reqlog.h"
 #include "s3.h"
@@ -36,6 +37,18 @@ static void on_term(int sig)
 	stopping = 1;
 	FCGX_ShutdownPending();
 }
+
+#ifdef IMGSVC_TEST_LEAK
+/* configure --enable-test-leak: a block a request, written (so it is
+ * resident) and lost, for the soak test to catch. */
+static void test_leak(void)
+{
+	static void *volatile lost;
+	lost = malloc(IMGSVC_TEST_LEAK);
+	if (lost)
+		memset(lost, 0xA5, IMGSVC_TEST_LEAK);
+}
+#endif
 
 static void usage(FILE *f)
 {
@@ -82,6 +95,10 @@ int main(int argc, char **argv)
 #ifdef IMGSVC_SANITIZERS
 			/* tests/lib.sh looks for this word. */
 			puts("built with sanitizers (address, undefined): for testing only");
+#endif
+#ifdef IMGSVC_TEST_LEAK
+			printf("built with a leak of %d bytes a request: for testing only\n",
+			       IMGSVC_TEST_LEAK);
 #endif
 			return 0;
 		case 'h':
@@ -170,6 +187,7 @@ int main(int argc, char **argv)
 
 	struct app app = {cfg, s3, state, redis};
 	struct deferred later;
+	unsigned long long served = 0, heap_every = (unsigned long long)cfg->server.heap_log_every;
 	while (!stopping) {
 		if (FCGX_Accept_r(&rq) < 0)
 			break;
@@ -177,6 +195,13 @@ int main(int argc, char **argv)
 		/* The response is complete for the web server before the cache write. */
 		FCGX_Finish_r(&rq);
 		handle_deferred(&app, &later);
+		served++;
+#ifdef IMGSVC_TEST_LEAK
+		test_leak();
+#endif
+		/* Between requests: what is in use now outlives every request. */
+		if (heap_every && served % heap_every == 0)
+			heap_log_line(served);
 	}
 	FCGX_Free(&rq, 1);
 	log_msg("info", "stopping%s", stopping ? " on signal" : "");

@@ -502,6 +502,7 @@ $(cfg_line formats CFG_FORMATS)
 $(cfg_line derivative_cache CFG_DERIVATIVE_CACHE)
 $(cfg_line max_source_bytes CFG_MAX_SOURCE_BYTES)
 $(cfg_line max_source_pixels CFG_MAX_SOURCE_PIXELS)
+$(cfg_line heap_log_every CFG_HEAP_LOG_EVERY)
 
 [s3]
 bucket = $BUCKET

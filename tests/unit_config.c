@@ -52,6 +52,7 @@ void unit_config(void)
 	CHECK(cfg != NULL, "minimal config loads (%s)", err);
 	if (cfg) {
 		CHECK(cfg->server.max_width == 2000, "max_width defaults to 2000");
+		CHECK(cfg->server.heap_log_every == 0, "heap_log_every defaults to 0 (off)");
 		CHECK(strcmp(cfg->s3.region, "us-east-1") == 0, "region defaults to us-east-1");
 		CHECK(strcmp(cfg->s3.originals_prefix, "original-images/") == 0,
 		      "originals_prefix defaults to original-images/");
