@@ -24,6 +24,7 @@
 #               {"status":"ok"}
 #   demo        bash tests/demo.sh with no moto in the root: must stop at
 #               once, non-zero, naming pip install 'moto[server]'
+#   ci          only with FRESH_CI=1: bash tests/ci.sh, no test failed
 #   leftovers   no process is left running in the root
 #
 # Each step prints one line: name, seconds, ok or FAILED; the first failure
@@ -44,6 +45,8 @@
 #                     next time (--unpack-tarball); the default downloads
 #                     everything anew
 #   FRESH_VERBOSE=1   show every step's output as it runs
+#   FRESH_CI=1        also run the README's test command, bash tests/ci.sh
+#                     (step ci: no test may fail; those needing moto skip)
 #   FRESH_BREAK=1     a test of the clean-up itself: once the root is
 #                     mounted, leave a process running in it and fail
 
@@ -130,17 +133,19 @@ REPO=/root/imgsvc
 
 # --- steps ---------------------------------------------------------------------
 STEPS=()
+STEP_WHAT=
 T_START=$EPOCHREALTIME
 FAILED=
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 # step NAME COMMAND...: run COMMAND (its output in $LOG), time it, print a
 # line; on failure show the end of its output and stop (the exit trap
-# cleans up).
+# cleans up). STEP_WHAT, when set, says what it does instead of COMMAND.
 step() {
-	local name=$1 t0 rc mark
+	local name=$1 t0 rc mark what=$STEP_WHAT
 	shift
-	say "== $name: $*"
+	STEP_WHAT=
+	say "== $name: ${what:-$*}"
 	mark=$(wc -l <"$LOG")
 	printf '\n===== %s: %s\n' "$name" "$*" >>"$LOG"
 	t0=$EPOCHREALTIME
@@ -155,6 +160,8 @@ step() {
 	line=$(printf '%-12s %7s s  %s' "$name" "$(secs "$t0" "$EPOCHREALTIME")" \
 		"$([ "$rc" = 0 ] && echo ok || echo "FAILED (status $rc)")")
 	STEPS+=("$line")
+	# The last line of its output says what it found.
+	[ "$rc" = 0 ] && tail -n 1 "$LOG" | cut -c1-110 | sed 's/^/fresh:     /'
 	say "$line"
 	if [ "$rc" != 0 ]; then
 		FAILED=$name
@@ -360,6 +367,7 @@ http GET "$BASE/_imgsvc/health"
 echo "GET $BASE/_imgsvc/health: $HTTP_STATUS $(cat "$T/resp.body")"
 status_is 200 && [ "$(cat "$T/resp.body")" = "{\"status\":\"ok\"}" ]
 '
+STEP_WHAT="GET /dev/_imgsvc/health: lighttpd -> spawn-fcgi socket -> imgsvc (tests/lib.sh)"
 step health in_root "$health_request"
 
 demo_without_moto() {
@@ -373,7 +381,20 @@ demo_without_moto() {
 		{ echo "demo.sh did not say: moto_server not found ... pip install 'moto[server]'"; return 1; }
 	echo "demo.sh stopped (status $rc) naming pip install 'moto[server]'"
 }
+STEP_WHAT="bash tests/demo.sh (no moto here): stops early, naming pip install 'moto[server]'"
 step demo demo_without_moto
+
+# Opt-in: the README's test command, the whole suite (tests needing moto
+# skip: there is none in the root).
+run_ci() {
+	local summary
+	in_root 'bash tests/ci.sh' || true
+	summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$LOG" | tail -n 1)
+	echo "ci.sh: ${summary:-no summary line}"
+	case $summary in *" 0 failed,"*) return 0 ;; esac
+	return 1
+}
+[ "${FRESH_CI:-}" = 1 ] && step ci run_ci
 
 nothing_left() {
 	local pids p
