@@ -134,6 +134,7 @@ REPO=/root/imgsvc
 # --- steps ---------------------------------------------------------------------
 STEPS=()
 STEP_WHAT=
+STEP_PID=
 T_START=$EPOCHREALTIME
 FAILED=
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
@@ -149,13 +150,20 @@ step() {
 	mark=$(wc -l <"$LOG")
 	printf '\n===== %s: %s\n' "$name" "$*" >>"$LOG"
 	t0=$EPOCHREALTIME
+	# In the background and waited for: a TERM or INT to this script is
+	# handled at once (the trap stops the step), not when the step ends.
 	if [ "${FRESH_VERBOSE:-}" = 1 ]; then
-		"$@" 2>&1 | tee -a "$LOG"
-		rc=${PIPESTATUS[0]}
+		(
+			"$@" 2>&1 | tee -a "$LOG"
+			exit "${PIPESTATUS[0]}"
+		) &
 	else
-		"$@" >>"$LOG" 2>&1
-		rc=$?
+		"$@" >>"$LOG" 2>&1 &
 	fi
+	STEP_PID=$!
+	wait "$STEP_PID"
+	rc=$?
+	STEP_PID=
 	local line
 	line=$(printf '%-12s %7s s  %s' "$name" "$(secs "$t0" "$EPOCHREALTIME")" \
 		"$([ "$rc" = 0 ] && echo ok || echo "FAILED (status $rc)")")
@@ -237,9 +245,25 @@ unmount_all() {
 	return 1
 }
 
+# descendants PID: the processes below PID, children first.
+descendants() {
+	local c
+	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		echo "$c"
+		descendants "$c"
+	done
+}
+
 cleanup() {
-	local rc=$? ok=1
+	local rc=$? ok=1 pids
 	trap - EXIT INT TERM
+	if [ -n "$STEP_PID" ]; then
+		# Interrupted inside a step (e.g. debootstrap, on this side).
+		pids="$STEP_PID $(descendants "$STEP_PID")"
+		say "interrupted: stopping the running step ($(echo $pids))"
+		kill -TERM $pids 2>/dev/null
+		wait "$STEP_PID" 2>/dev/null
+	fi
 	stop_root_processes || ok=
 	if ! unmount_all; then
 		ok=
