@@ -134,7 +134,7 @@ REPO=/root/imgsvc
 # --- steps ---------------------------------------------------------------------
 STEPS=()
 STEP_WHAT=
-STEP_PID=
+STEP_PID='' STEP_NAME='' STEP_T0=''
 T_START=$EPOCHREALTIME
 FAILED=
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
@@ -160,7 +160,7 @@ step() {
 	else
 		"$@" >>"$LOG" 2>&1 &
 	fi
-	STEP_PID=$!
+	STEP_PID=$! STEP_NAME=$name STEP_T0=$t0
 	wait "$STEP_PID"
 	rc=$?
 	STEP_PID=
@@ -263,6 +263,8 @@ cleanup() {
 		say "interrupted: stopping the running step ($(echo $pids))"
 		kill -TERM $pids 2>/dev/null
 		wait "$STEP_PID" 2>/dev/null
+		FAILED=$STEP_NAME
+		STEPS+=("$(printf '%-12s %7s s  %s' "$STEP_NAME" "$(secs "$STEP_T0" "$EPOCHREALTIME")" "FAILED (interrupted)")")
 	fi
 	stop_root_processes || ok=
 	if ! unmount_all; then
