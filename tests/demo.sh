@@ -19,7 +19,7 @@ DEMO_PORT=${DEMO_PORT:-8080}
 # before installing or building anything (where tests/lib.sh looks too).
 if ! command -v moto_server >/dev/null 2>&1 && [ ! -x "$HOME/.pyenv/shims/moto_server" ]; then
 	echo "demo: moto_server not found; install it with pip install 'moto[server]'" \
-		"(looked on PATH and in ~/.pyenv/shims)" >&2
+		"(looked on PATH and in ~/.pyenv/shims; with Debian's own python3, in a venv: see README)" >&2
 	exit 1
 fi
 
