@@ -3,8 +3,10 @@
 #
 #   bash tests/demo.sh            (DEMO_PORT=8081 bash tests/demo.sh for another port)
 #
-# Installs the Debian packages it needs (as tests/ci.sh does), builds imgsvc,
-# starts moto_server with SigV4 checking on (on a free loopback port),
+# Stops at once, naming pip install 'moto[server]', when there is no
+# moto_server. Installs the Debian packages it needs (as tests/ci.sh does),
+# builds imgsvc, starts moto_server with SigV4 checking on (on a free
+# loopback port),
 # uploads the sample photos of tests/data/images, writes an imgsvc config,
 # and starts lighttpd with the project's lighttpd-conf/imgsvc.conf, mount
 # /dev. Prints curl examples, then stays in the foreground until Ctrl-C
@@ -12,6 +14,14 @@
 
 cd "$(dirname "$0")/.." || exit 1
 DEMO_PORT=${DEMO_PORT:-8080}
+
+# moto is no Debian package: without it the demo cannot start, so say so
+# before installing or building anything (where tests/lib.sh looks too).
+if ! command -v moto_server >/dev/null 2>&1 && [ ! -x "$HOME/.pyenv/shims/moto_server" ]; then
+	echo "demo: moto_server not found; install it with pip install 'moto[server]'" \
+		"(looked on PATH and in ~/.pyenv/shims; with Debian's own python3, in a venv: see README)" >&2
+	exit 1
+fi
 
 bash tests/install-deps.sh || exit 1
 if [ ! -x ./imgsvc ]; then
