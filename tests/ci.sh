@@ -16,6 +16,10 @@
 #    ../configure --enable-sanitizers in a temporary directory, and its
 #    make check, where any sanitizer report fails the test that saw it.
 #    CI_SANITIZERS=no leaves this pass out.
+# 5. tests/fresh-machine.sh, as root: the README's dependency step, the
+#    build, the unit tests, imgsvc -t and a health request through
+#    lighttpd and spawn-fcgi in a clean debootstrapped Debian 12 root
+#    (the committed HEAD); one case. CI_FRESH=no leaves it out.
 # The last line of output is "N passed, N failed, N skipped", the sum of
 # both passes; the exit status is non-zero when anything failed or a build
 # broke.
@@ -99,6 +103,21 @@ if [ "${CI_SANITIZERS:-yes}" != no ]; then
 		cp -pr "$san/build/tests/logs" tests/logs-sanitized && echo "ci: its logs: tests/logs-sanitized/"
 	fi
 	pass=$((pass + PASS)) fail=$((fail + FAIL)) skip=$((skip + SKIP))
+fi
+
+# --- 5. the README's steps on a fresh Debian 12 root -----------------------------------
+# tests/fresh-machine.sh (debootstrap, chroot; about 1.5 to 3 minutes, most
+# of it downloading): one case. It needs root; CI_FRESH=no leaves it out.
+if [ "${CI_FRESH:-yes}" != no ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "ci: fresh-machine check skipped: it needs root (debootstrap, chroot)"
+		skip=$((skip + 1))
+	elif bash tests/fresh-machine.sh; then
+		pass=$((pass + 1))
+	else
+		echo "ci: tests/fresh-machine.sh failed"
+		fail=$((fail + 1))
+	fi
 fi
 
 # make's own trailing lines came after run-all's summary: say it again, last.
