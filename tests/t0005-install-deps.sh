@@ -56,17 +56,21 @@ exec /usr/bin/id "$@"
 EOF
 chmod 755 "$stubs"/*
 
-# run_deps UID [VAR=VALUE...]: the script with the stubs first on PATH and
-# no DEBIAN_FRONTEND of the caller's; output in $T/out, status in $rc,
-# calls in $rec.
-run_deps() {
-	local uid=$1
-	shift
+# run_path PATH UID [VAR=VALUE...]: the script with PATH and no
+# DEBIAN_FRONTEND of the caller's; output in $T/out, status in $rc, calls
+# in $rec. run_deps UID [VAR=VALUE...]: the same with the stubs first on
+# this PATH and no policy-rc.d beforehand.
+run_path() {
+	local path=$1 uid=$2
+	shift 2
 	: >"$rec"
-	rm -f "$policy"
-	env -u DEBIAN_FRONTEND PATH="$stubs:$PATH" STUB_REC="$rec" STUB_UID="$uid" \
-		POLICY_RC_D="$policy" "$@" bash "$script" >"$T/out" 2>&1
+	env -u DEBIAN_FRONTEND PATH="$path" STUB_REC="$rec" STUB_UID="$uid" \
+		POLICY_RC_D="$policy" "$@" /bin/bash "$script" >"$T/out" 2>&1
 	rc=$?
+}
+run_deps() {
+	rm -f "$policy"
+	run_path "$stubs:$PATH" "$@"
 }
 # calls NAME: the recorded calls of NAME (dpkg-query's one a package left out).
 calls() { grep -v '^dpkg-query ' "$rec"; }
@@ -113,10 +117,7 @@ check "as a user: policy-rc.d removed afterwards" test ! -e "$policy"
 mkdir -p "$T/nosudo"
 for f in record dpkg-query apt-get id; do ln -s "$stubs/$f" "$T/nosudo/$f"; done
 for f in grep dirname; do ln -s "$(command -v $f)" "$T/nosudo/$f"; done
-: >"$rec"
-env PATH="$T/nosudo" STUB_REC="$rec" STUB_UID=1000 POLICY_RC_D="$policy" \
-	/bin/bash "$script" >"$T/out" 2>&1
-rc=$?
+run_path "$T/nosudo" 1000
 check "as a user without sudo: refuses, naming the packages" \
 	sh -c "[ $rc != 0 ] && grep -q 'not root and no sudo: run as root, or install: build-essential' '$T/out'"
 check "  ... and runs no apt-get" sh -c "! grep -q '^apt-get' '$rec'"
@@ -134,24 +135,20 @@ run_deps 0 STUB_APT_FAIL=update
 check "apt-get update fails: no install tried" sh -c "! grep -q '^apt-get \[install\]' '$rec'"
 
 # --- an existing policy-rc.d is the machine's: kept ---------------------------
-: >"$rec"
 printf '#!/bin/sh\nexit 101\n# the machine'"'"'s own\n' >"$policy"
 chmod 755 "$policy"
-env PATH="$stubs:$PATH" STUB_REC="$rec" STUB_UID=0 POLICY_RC_D="$policy" bash "$script" >"$T/out" 2>&1
-rc=$?
+run_path "$stubs:$PATH" 0
 check "an existing policy-rc.d: exit 0" test "$rc" = 0
 check "  ... left as it was" grep -q "the machine's own" "$policy"
 
 # --- nothing missing ---------------------------------------------------------
+# (the link to the stub replaced, not written through)
+rm -f "$T/nosudo/dpkg-query" "$policy"
 cat >"$T/nosudo/dpkg-query" <<'EOF'
 #!/bin/bash
 echo 'install ok installed'
 EOF
 chmod 755 "$T/nosudo/dpkg-query"
-rm -f "$policy"
-: >"$rec"
-env PATH="$T/nosudo" STUB_REC="$rec" STUB_UID=1000 POLICY_RC_D="$policy" \
-	/bin/bash "$script" >"$T/out" 2>&1
-rc=$?
+run_path "$T/nosudo" 1000
 check "everything installed: exit 0 without apt-get or sudo" \
 	sh -c "[ $rc = 0 ] && [ ! -s '$rec' ] && grep -q 'all Debian packages present' '$T/out'"

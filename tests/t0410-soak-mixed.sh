@@ -59,7 +59,8 @@ WARM=2000
 # threads (GraphicsMagick's OpenMP ones too) fill, then stays. With it off,
 # over six default runs, from request 2000 to the end: the main workers
 # moved by -656 to +624 bytes, the faults workers by -2,928 to +2,896 (the
-# S3 connection, closed after a hang and opened again). So HEAP_SLACK_KB plus HEAP_PER_REQUEST bytes a request is ample for
+# S3 connection, closed after a hang and opened again). So HEAP_SLACK_KB
+# plus HEAP_PER_REQUEST bytes a request is ample for
 # noise and fails a leak of 10 to 15 bytes a request in a main worker (the
 # figure is printed with each worker's case): a build with the injected
 # leak (configure --enable-test-leak=256) grew by 789,312 bytes over 2,900
