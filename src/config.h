@@ -45,6 +45,8 @@ struct cfg_server {
 	bool derivative_cache;          /* store and reuse derivatives in S3 */
 	char *cache_control;            /* "" for none */
 	long long heap_log_every;       /* requests between heap log lines; 0: none */
+	long long threads;              /* requests each process serves at once */
+	long long image_workers;        /* images in work at once on the host; 0: cores */
 };
 
 enum cfg_backend { CFG_BACKEND_LOCAL, CFG_BACKEND_REDIS };

@@ -42,6 +42,7 @@
 #include "path.h"
 #include "probe.h"
 #include "reqlog.h"
+#include "slots.h"
 #ifdef HAVE_REDIS
 #include "redislimit.h"
 #endif
@@ -114,17 +115,20 @@ static enum status admit(const struct app *app, const struct auth_key *who, long
 
 	if (app->redis) {
 #ifdef HAVE_REDIS
-		static long long last_warning;
+		static long long last_warning; /* shared by the threads: atomic */
 		char err[256];
 		if (redis_admit(app->redis, who->name, plan, &v, &retry, err, sizeof err) < 0) {
 			bool open = app->cfg->limits.redis_fail_open;
-			if (clock_mono_ms() - last_warning > 60000 || last_warning == 0) {
+			long long now = clock_mono_ms();
+			long long last = __atomic_load_n(&last_warning, __ATOMIC_RELAXED);
+			/* One thread of the process wins the minute's warning. */
+			if ((last == 0 || now - last > 60000) &&
+			    __atomic_compare_exchange_n(&last_warning, &last, now, false,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
 				log_msg("warning",
 					"usage-plan backend Redis unavailable (%s): failing %s",
 					err,
 					open ? "open (admitting)" : "closed (refusing with 503)");
-				last_warning = clock_mono_ms();
-			}
 			*retry_after = open ? 0 : 1;
 			return open ? ST_OK : ST_UNAVAILABLE;
 		}
@@ -558,9 +562,19 @@ static enum status transform_and_send(struct fetch *f, const struct params *p,
 	const char *why = NULL;
 	long long t0 = clock_mono_ms();
 	int quality = p->q ? p->q : (int)f->app->cfg->server.quality;
+	/* The image work, and only it, holds one of the host's image slots. */
+	long long wait_until = f->deadline ? f->deadline : t0 + f->app->cfg->s3.timeout_ms;
+	int slot = slots_acquire(f->app->slots, wait_until);
+	if (slot < 0) {
+		log->img_ms = (long)(clock_mono_ms() - t0);
+		f->detail = "no image slot came free before the deadline (timeout_ms): host busy";
+		return ST_UNAVAILABLE;
+	}
+	long long t1 = clock_mono_ms(); /* img_ms is the work, not the wait */
 	enum status st = img_transform(f->data.data, f->data.len, &f->info, p, quality, out, &why);
+	slots_release(f->app->slots, slot);
 
-	log->img_ms = (long)(clock_mono_ms() - t0);
+	log->img_ms = (long)(clock_mono_ms() - t1);
 	if (st != ST_OK) {
 		f->detail = why;
 		return st;

@@ -24,11 +24,14 @@ void img_init(const char *argv0, const struct img_limits *limits)
 	 * oriented copy and the resized output. Past that an image fails
 	 * rather than spilling to a memory map.
 	 */
-	SetMagickResourceLimit(MemoryResource, limits->max_pixels * 8 * 3);
-	SetMagickResourceLimit(MapResource, limits->max_pixels * 8 * 3);
+	magick_int64_t per_image = limits->max_pixels * 8 * 3;
+	int n = limits->concurrent > 0 ? limits->concurrent : 1;
+	/* The limits count the whole process, which may hold n images. */
+	SetMagickResourceLimit(MemoryResource, per_image * n);
+	SetMagickResourceLimit(MapResource, per_image * n);
 	/* No pixel cache on disk: an image that does not fit in memory fails. */
 	SetMagickResourceLimit(DiskResource, 0);
-	/* One worker process per core is the scaling model; see README. */
+	/* One thread an image: image_workers slots share out the cores. */
 	SetMagickResourceLimit(ThreadsResource, 1);
 }
 

@@ -24,6 +24,7 @@ struct img_output {
 
 struct img_limits {
 	long long max_pixels;
+	int concurrent; /* images this process may have in work at once */
 };
 
 void img_init(const char *argv0, const struct img_limits *limits);

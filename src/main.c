@@ -4,13 +4,20 @@
  * The web server (lighttpd bin-path, Apache mod_fcgid) or spawn-fcgi hands
  * imgsvc a listening socket as file descriptor 0. Start-up loads and checks
  * the whole configuration before the first accept: a bad file stops the
- * process with one message, never a half-configured server. SIGTERM sets a
- * flag and wakes accept(); a request in progress is finished first.
+ * process with one message, never a half-configured server.
+ *
+ * A process serves [server] threads requests at once: each thread takes
+ * its turn in FCGX_Accept_r, with its own S3 client (libcurl handles and
+ * connections), credentials and Redis link; the configuration, the state
+ * file and the image slots are shared. The main thread only waits for
+ * SIGTERM (or SIGINT, SIGUSR1), then sets the stopping flag and wakes the
+ * thread in accept(); every request in progress is finished first.
  */
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcgiapp.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,18 +31,32 @@
 #include "img.h"
 #include "reqlog.h"
 #include "s3.h"
+#include "slots.h"
 #include "state.h"
 #ifdef HAVE_REDIS
 #include "redislimit.h"
 #endif
 
-static volatile sig_atomic_t stopping;
+/* Set once to stop: by a signal (main thread) or an accept failure. */
+static int stopping;
 
-static void on_term(int sig)
+static bool is_stopping(void)
+{
+	return __atomic_load_n(&stopping, __ATOMIC_ACQUIRE) != 0;
+}
+
+static void stop_all(void)
+{
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * SIGUSR2 only interrupts the thread blocked in accept() (see
+ * wake_acceptor): it has nothing to do but exist, without SA_RESTART.
+ */
+static void on_wake(int sig)
 {
 	(void)sig;
-	stopping = 1;
-	FCGX_ShutdownPending();
 }
 
 #ifdef IMGSVC_TEST_LEAK
@@ -43,10 +64,10 @@ static void on_term(int sig)
  * resident) and lost, for the soak test to catch. */
 static void test_leak(void)
 {
-	static void *volatile lost;
-	lost = malloc(IMGSVC_TEST_LEAK);
+	void *lost = malloc(IMGSVC_TEST_LEAK);
 	if (lost)
 		memset(lost, 0xA5, IMGSVC_TEST_LEAK);
+	__asm__ volatile("" : : "r"(lost) : "memory"); /* kept from the optimiser */
 }
 #endif
 
@@ -62,17 +83,173 @@ static void usage(FILE *f)
 	      f);
 }
 
-static void install_signals(void)
+/*
+ * The image slots: host-wide beside the state file, else this process's
+ * own. false with a message on stderr.
+ */
+static bool open_slots(const struct cfg *cfg, int total, struct slots **out)
+{
+	char err[1024];
+	struct buf path = BUF_INIT;
+	if (*cfg->limits.state_file)
+		buf_printf(&path, "%s.slots", cfg->limits.state_file);
+	*out = slots_open(path.len ? path.data : NULL, total, err, sizeof err);
+	if (!*out)
+		fprintf(stderr, "imgsvc: %s: image slots (beside [limits] state_file): %s\n",
+			cfg->path, err);
+	buf_free(&path);
+	return *out != NULL;
+}
+
+/* One serving thread: its own S3 client, credentials and Redis link. */
+struct worker {
+	pthread_t thread;
+	struct app app; /* cfg, state and slots shared; s3 and redis its own */
+	struct creds_provider *creds;
+	FCGX_Request rq;
+	int in_accept; /* 1 while inside FCGX_Accept_r (atomic) */
+	bool running;
+};
+
+/* One thread at a time waits in accept(), as libfcgi's threaded example does. */
+static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long long served;
+
+static void *serve(void *arg)
+{
+	struct worker *w = arg;
+	struct deferred later;
+	unsigned long long heap_every = (unsigned long long)w->app.cfg->server.heap_log_every;
+	sigset_t wake;
+
+	sigemptyset(&wake);
+	sigaddset(&wake, SIGUSR2);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	while (!is_stopping()) {
+		pthread_mutex_lock(&accept_lock);
+		int rc = -1;
+		if (!is_stopping()) {
+			__atomic_store_n(&w->in_accept, 1, __ATOMIC_RELEASE);
+			rc = FCGX_Accept_r(&w->rq);
+			__atomic_store_n(&w->in_accept, 0, __ATOMIC_RELEASE);
+		}
+		pthread_mutex_unlock(&accept_lock);
+		if (rc < 0) {
+			/* The listening socket failed, or we are stopping: all stop. */
+			stop_all();
+			break;
+		}
+		handle_request(&w->app, &w->rq, &later);
+		/* The response is complete for the web server before the cache write. */
+		FCGX_Finish_r(&w->rq);
+		handle_deferred(&w->app, &later);
+		unsigned long long n = __atomic_add_fetch(&served, 1, __ATOMIC_RELAXED);
+#ifdef IMGSVC_TEST_LEAK
+		test_leak();
+#endif
+		/* Between requests: what is in use now outlives every request. */
+		if (heap_every && n % heap_every == 0)
+			heap_log_line(n);
+	}
+	FCGX_Free(&w->rq, 1);
+	return NULL;
+}
+
+/* A thread's own S3 client and Redis link; false with a message on stderr. */
+static bool worker_init(struct worker *w, const struct app *shared,
+			const struct creds_options *copt, void *share)
+{
+	char err[1024];
+	const struct cfg *cfg = shared->cfg;
+
+	w->app = *shared;
+	w->creds = creds_provider_new(copt, err, sizeof err);
+	if (!w->creds) {
+		fprintf(stderr, "imgsvc: %s\n", err);
+		return false;
+	}
+	w->app.s3 = s3_client_new(&cfg->s3, w->creds, share);
+	if (!w->app.s3) {
+		fprintf(stderr, "imgsvc: cannot start libcurl\n");
+		return false;
+	}
+#ifdef HAVE_REDIS
+	if (cfg->limits.backend == CFG_BACKEND_REDIS) {
+		struct redis_options ro = {cfg->limits.redis_host, (int)cfg->limits.redis_port,
+					   cfg->limits.redis_password, cfg->limits.redis_prefix,
+					   (long)cfg->limits.redis_timeout_ms};
+		w->app.redis = redis_limiter_new(&ro);
+	}
+#endif
+	/* Accept fails on EINTR, so SIGUSR2 gets a thread out of accept(). */
+	if (FCGX_InitRequest(&w->rq, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		fprintf(stderr, "imgsvc: cannot initialise libfcgi\n");
+		return false;
+	}
+	return true;
+}
+
+static void worker_free(struct worker *w)
+{
+#ifdef HAVE_REDIS
+	redis_limiter_free(w->app.redis);
+#endif
+	s3_client_free(w->app.s3);
+	creds_provider_free(w->creds);
+}
+
+/*
+ * Every thread blocks the stopping signals, which the main thread takes
+ * with sigtimedwait; SIGPIPE is ignored (a client gone is a write error).
+ */
+static void block_signals(sigset_t *stop_set)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_term;
+	sa.sa_handler = on_wake;
 	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART: accept() must return so the loop sees the flag. */
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(stop_set);
+	sigaddset(stop_set, SIGTERM);
+	sigaddset(stop_set, SIGINT);
+	sigaddset(stop_set, SIGUSR1);
+	sigset_t all = *stop_set;
+	sigaddset(&all, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+}
+
+/*
+ * Waits for a stopping signal (or a thread that stopped everything), then
+ * gets the thread in accept() out of it until every thread has ended:
+ * a thread serving a request finishes it first, then sees the flag.
+ */
+static void run_until_stopped(struct worker *w, size_t n, const sigset_t *stop_set)
+{
+	struct timespec tick = {0, 200 * 1000000};
+	int sig = -1;
+
+	while (!is_stopping()) {
+		sig = sigtimedwait(stop_set, NULL, &tick);
+		if (sig > 0)
+			break;
+	}
+	stop_all();
+	FCGX_ShutdownPending();
+	log_msg("info", "stopping%s: finishing the requests in flight",
+		sig > 0 ? " on signal" : "");
+	for (size_t i = 0; i < n; i++) {
+		struct timespec again = {0, 20 * 1000000};
+		while (pthread_tryjoin_np(w[i].thread, NULL) == EBUSY) {
+			/* Whichever thread is in accept() is woken; the next to
+			 * take the accept lock sees the flag. */
+			for (size_t j = i; j < n; j++)
+				if (__atomic_load_n(&w[j].in_accept, __ATOMIC_ACQUIRE))
+					pthread_kill(w[j].thread, SIGUSR2);
+			nanosleep(&again, NULL);
+		}
+		w[i].running = false;
+	}
 }
 
 int main(int argc, char **argv)
@@ -141,8 +318,20 @@ int main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
+	int image_workers = cfg->server.image_workers ? (int)cfg->server.image_workers
+						       : slots_default_total();
+	/* Images this process may have in work at once. */
+	int local_images = image_workers < (int)cfg->server.threads ? image_workers
+								   : (int)cfg->server.threads;
+	/*
+	 * glibc gives threads arenas of their own (up to 8 a core), and each
+	 * keeps the high-water mark of the images worked in it. The images are
+	 * what is large, and at most local_images are in work at once: as many
+	 * arenas let them reuse each other's pages.
+	 */
+	mallopt(M_ARENA_MAX, local_images);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	struct img_limits limits = {cfg->server.max_source_pixels};
+	struct img_limits limits = {cfg->server.max_source_pixels, local_images};
 	img_init(argv[0], &limits);
 	struct creds_options copt = {
 	    .access_key_id = cfg->s3.access_key_id,
@@ -152,16 +341,13 @@ int main(int argc, char **argv)
 	    .timeout_ms = cfg->s3.connect_timeout_ms,
 	    .refresh_margin_s = 300,
 	};
-	struct creds_provider *creds = creds_provider_new(&copt, err, sizeof err);
-	struct s3_client *s3 = creds ? s3_client_new(&cfg->s3, creds) : NULL;
 	struct state *state = NULL;
-	struct redis_limiter *redis = NULL;
-	FCGX_Request rq;
+	struct slots *slots = NULL;
+	void *share = NULL; /* the threads' S3 connections */
+	size_t n_threads = (size_t)cfg->server.threads;
+	struct worker *workers = xcalloc(n_threads, sizeof *workers);
+	sigset_t stop_set;
 
-	if (!creds || !s3) {
-		fprintf(stderr, "imgsvc: %s\n", creds ? "cannot start libcurl" : err);
-		goto out;
-	}
 	if (*cfg->limits.state_file) {
 		state = state_open(cfg->limits.state_file, err, sizeof err);
 		if (!state) {
@@ -169,50 +355,44 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-#ifdef HAVE_REDIS
-	if (cfg->limits.backend == CFG_BACKEND_REDIS) {
-		struct redis_options ro = {cfg->limits.redis_host, (int)cfg->limits.redis_port,
-					   cfg->limits.redis_password, cfg->limits.redis_prefix,
-					   (long)cfg->limits.redis_timeout_ms};
-		redis = redis_limiter_new(&ro);
-	}
-#endif
-	if (FCGX_Init() != 0 || FCGX_InitRequest(&rq, 0, 0) != 0) {
+	if (!open_slots(cfg, image_workers, &slots))
+		goto out;
+	if (FCGX_Init() != 0) {
 		fprintf(stderr, "imgsvc: cannot initialise libfcgi\n");
 		goto out;
 	}
-	install_signals();
-	log_msg("info", "started: config %s, bucket %s, endpoint %s, %zu API keys", cfg->path,
-		cfg->s3.bucket, *cfg->s3.endpoint ? cfg->s3.endpoint : "AWS", cfg->keys.n);
-
-	struct app app = {cfg, s3, state, redis};
-	struct deferred later;
-	unsigned long long served = 0, heap_every = (unsigned long long)cfg->server.heap_log_every;
-	while (!stopping) {
-		if (FCGX_Accept_r(&rq) < 0)
+	struct app shared = {.cfg = cfg, .state = state, .slots = slots};
+	share = s3_share_new();
+	for (size_t i = 0; i < n_threads; i++)
+		if (!worker_init(&workers[i], &shared, &copt, share))
+			goto out;
+	block_signals(&stop_set);
+	for (size_t i = 0; i < n_threads; i++) {
+		int e = pthread_create(&workers[i].thread, NULL, serve, &workers[i]);
+		if (e) {
+			fprintf(stderr, "imgsvc: cannot start a thread: %s\n", strerror(e));
+			stop_all();
 			break;
-		handle_request(&app, &rq, &later);
-		/* The response is complete for the web server before the cache write. */
-		FCGX_Finish_r(&rq);
-		handle_deferred(&app, &later);
-		served++;
-#ifdef IMGSVC_TEST_LEAK
-		test_leak();
-#endif
-		/* Between requests: what is in use now outlives every request. */
-		if (heap_every && served % heap_every == 0)
-			heap_log_line(served);
+		}
+		workers[i].running = true;
 	}
-	FCGX_Free(&rq, 1);
-	log_msg("info", "stopping%s", stopping ? " on signal" : "");
+	log_msg("info",
+		"started: config %s, bucket %s, endpoint %s, %zu API keys, %zu threads, "
+		"%d image slots%s",
+		cfg->path, cfg->s3.bucket, *cfg->s3.endpoint ? cfg->s3.endpoint : "AWS",
+		cfg->keys.n, n_threads, image_workers, state ? " (host-wide)" : " (this process)");
+	size_t started = 0;
+	while (started < n_threads && workers[started].running)
+		started++;
+	run_until_stopped(workers, started, &stop_set);
 	rc = 0;
 out:
-#ifdef HAVE_REDIS
-	redis_limiter_free(redis);
-#endif
+	for (size_t i = 0; i < n_threads; i++)
+		worker_free(&workers[i]);
+	free(workers);
+	s3_share_free(share);
+	slots_close(slots);
 	state_close(state);
-	s3_client_free(s3);
-	creds_provider_free(creds);
 	img_shutdown();
 	curl_global_cleanup();
 	cfg_free(cfg);

@@ -12,6 +12,8 @@
 #include "s3.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,8 +31,58 @@ struct s3_client {
 	const struct cfg_s3 *cfg;
 	struct creds_provider *creds;
 	CURL *curl;
+	CURLSH *share; /* the process's connection cache; NULL: the handle's own */
 	unsigned int seed;
 };
+
+/* The share handle's locks: one mutex per kind of data shared. */
+struct share {
+	CURLSH *sh;
+	pthread_mutex_t lock[CURL_LOCK_DATA_LAST];
+};
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ctx)
+{
+	(void)h;
+	(void)access;
+	pthread_mutex_lock(&((struct share *)ctx)->lock[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ctx)
+{
+	(void)h;
+	pthread_mutex_unlock(&((struct share *)ctx)->lock[data]);
+}
+
+void *s3_share_new(void)
+{
+	struct share *s = xcalloc(1, sizeof *s);
+	s->sh = curl_share_init();
+	if (!s->sh) {
+		free(s);
+		return NULL;
+	}
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&s->lock[i], NULL);
+	curl_share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(s->sh, CURLSHOPT_USERDATA, s);
+	curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	return s;
+}
+
+void s3_share_free(void *share)
+{
+	struct share *s = share;
+	if (!s)
+		return;
+	curl_share_cleanup(s->sh);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&s->lock[i]);
+	free(s);
+}
 
 struct attempt {
 	struct s3_sink *sink;
@@ -44,17 +96,21 @@ struct attempt {
 
 enum outcome { DONE, RETRY, FAIL };
 
-struct s3_client *s3_client_new(const struct cfg_s3 *cfg, struct creds_provider *creds)
+struct s3_client *s3_client_new(const struct cfg_s3 *cfg, struct creds_provider *creds,
+				void *share)
 {
 	struct s3_client *c = xcalloc(1, sizeof *c);
 	c->cfg = cfg;
 	c->creds = creds;
+	c->share = share ? ((struct share *)share)->sh : NULL;
 	c->curl = curl_easy_init();
 	if (!c->curl) {
 		free(c);
 		return NULL;
 	}
-	c->seed = (unsigned int)time(NULL) ^ ((unsigned int)getpid() << 16);
+	/* Each thread's client its own jitter. */
+	c->seed = (unsigned int)time(NULL) ^ ((unsigned int)getpid() << 16) ^
+		  (unsigned int)(uintptr_t)c;
 	return c;
 }
 
@@ -269,6 +325,8 @@ static void setup_handle(struct s3_client *c, const struct s3_op *op, const char
 {
 	CURL *h = c->curl;
 	curl_easy_reset(h);
+	if (c->share)
+		curl_easy_setopt(h, CURLOPT_SHARE, c->share);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	if (strcmp(op->method, "PUT") == 0) {
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");

@@ -1,8 +1,9 @@
 /*
  * s3.h - S3 GetObject and PutObject over libcurl, signed with SigV4.
  *
- * One client per process holds one curl easy handle, so the connection to
- * S3 is kept alive and reused across requests. s3_request retries 500, 503 and
+ * One client per serving thread holds one curl easy handle; the threads'
+ * handles share one connection cache, so connections to S3 are kept alive
+ * and reused across requests. s3_request retries 500, 503 and
  * connection failures with jittered exponential backoff while the request
  * deadline allows, but once body bytes have been handed to the sink only
  * if the sink can start over: by then the response may already be on its
@@ -73,7 +74,18 @@ struct s3_result {
 
 struct s3_client;
 
-struct s3_client *s3_client_new(const struct cfg_s3 *cfg, struct creds_provider *creds);
+/*
+ * A client is used by one thread. share (may be NULL) is a libcurl share
+ * handle whose connection cache, DNS cache and TLS sessions the clients of
+ * every thread of the process use (s3_share_new), so a connection kept
+ * alive by one thread is reused by the next.
+ */
+struct s3_client *s3_client_new(const struct cfg_s3 *cfg, struct creds_provider *creds,
+				void *share);
+
+/* The share handle for a process's clients; NULL when libcurl cannot. */
+void *s3_share_new(void);
+void s3_share_free(void *share);
 void s3_client_free(struct s3_client *c);
 
 /*

@@ -44,7 +44,7 @@
 #define KEY_LIMIT 4096
 #define USAGE_SLOTS 131072
 #define USAGE_LIMIT 65536
-#define BOOT_ID_LEN 48
+#define BOOT_ID_LEN STATE_BOOT_ID_LEN
 #define DAY_MS 86400000
 
 /* Requests by status: these codes, then "other". */
@@ -122,7 +122,7 @@ static void fail(char *err, size_t errlen, const char *fmt, ...)
 /* This boot's id, or "" when it cannot be read (then the lock is never
  * reset: a process that cannot see the id must not reset a lock that others
  * who can see it are using). */
-static void read_boot_id(char out[BOOT_ID_LEN])
+void state_boot_id(char out[STATE_BOOT_ID_LEN])
 {
 	memset(out, 0, BOOT_ID_LEN);
 	FILE *fp = fopen("/proc/sys/kernel/random/boot_id", "re");
@@ -255,7 +255,7 @@ static struct state *open_state(const char *path, bool report, char *err, size_t
 		fail(err, errlen, "%s: mmap: %s", path, strerror(errno));
 		goto out;
 	}
-	read_boot_id(boot);
+	state_boot_id(boot);
 	if (fresh) {
 		memset(&f->h, 0, sizeof f->h);
 		rc = init_lock(&f->lock);

@@ -74,6 +74,13 @@ struct state_usage {
 size_t state_usage(struct state *s, const char *key_name, int64_t from_day, int64_t to_day,
 		   void (*fn)(const struct state_usage *row, void *ctx), void *ctx);
 
+/*
+ * This boot's id (/proc/sys/kernel/random/boot_id), or "" when it cannot be
+ * read: what a lock word or slot owner is older than when it differs.
+ */
+#define STATE_BOOT_ID_LEN 48
+void state_boot_id(char out[STATE_BOOT_ID_LEN]);
+
 /* Appends the metrics in Prometheus text exposition format 0.0.4. */
 void state_metrics(struct state *s, struct buf *out);
 

@@ -503,6 +503,8 @@ $(cfg_line derivative_cache CFG_DERIVATIVE_CACHE)
 $(cfg_line max_source_bytes CFG_MAX_SOURCE_BYTES)
 $(cfg_line max_source_pixels CFG_MAX_SOURCE_PIXELS)
 $(cfg_line heap_log_every CFG_HEAP_LOG_EVERY)
+$(cfg_line threads CFG_THREADS)
+$(cfg_line image_workers CFG_IMAGE_WORKERS)
 
 [s3]
 bucket = $BUCKET
