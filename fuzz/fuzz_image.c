@@ -55,7 +55,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_image: %s\n", err);
 		abort();
 	}
-	struct img_limits limits = {cfg->server.max_source_pixels};
+	struct img_limits limits = {cfg->server.max_source_pixels, 1};
 	img_init((*argv)[0], &limits);
 	return 0;
 }
