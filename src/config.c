@@ -57,7 +57,7 @@ static const struct opt options[] = {
     {"server", "cache_control", OPT_STRING, "public, max-age=86400", 0, 0,
      OFF(server.cache_control), NULL},
     {"server", "heap_log_every", OPT_LONG, "0", 0, 1000000000, OFF(server.heap_log_every), NULL},
-    {"server", "threads", OPT_LONG, "1", 1, 256, OFF(server.threads), NULL},
+    {"server", "threads", OPT_LONG, "16", 1, 256, OFF(server.threads), NULL},
     {"server", "image_workers", OPT_LONG, "0", 0, 1024, OFF(server.image_workers), NULL},
     {"s3", "bucket", OPT_STRING, NULL, 0, 0, OFF(s3.bucket), NULL},
     {"s3", "region", OPT_STRING, "us-east-1", 0, 0, OFF(s3.region), NULL},

@@ -28,9 +28,8 @@ struct heap_usage heap_usage(void)
 				   (size_t)m.arena + (size_t)m.hblkhd};
 }
 
-void heap_log_line(unsigned long long requests)
+void heap_log_line(unsigned long long requests, struct heap_usage u)
 {
-	struct heap_usage u = heap_usage();
 	log_msg("info", "heap requests=%llu inuse_bytes=%zu system_bytes=%zu", requests, u.inuse,
 		u.system);
 }

@@ -11,12 +11,14 @@
  * connections), credentials and Redis link; the configuration, the state
  * file and the image slots are shared. The main thread only waits for
  * SIGTERM (or SIGINT, SIGUSR1), then sets the stopping flag and wakes the
- * thread in accept(); every request in progress is finished first.
+ * thread waiting for a request; every request in progress is finished first.
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fcgiapp.h>
 #include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,8 +53,8 @@ static void stop_all(void)
 }
 
 /*
- * SIGUSR2 only interrupts the thread blocked in accept() (see
- * wake_acceptor): it has nothing to do but exist, without SA_RESTART.
+ * SIGUSR2 only interrupts the thread waiting for a request (see
+ * run_until_stopped): it has nothing to do but exist, without SA_RESTART.
  */
 static void on_wake(int sig)
 {
@@ -107,13 +109,93 @@ struct worker {
 	struct app app; /* cfg, state and slots shared; s3 and redis its own */
 	struct creds_provider *creds;
 	FCGX_Request rq;
-	int in_accept; /* 1 while inside FCGX_Accept_r (atomic) */
+	int in_accept; /* 1 while waiting for a request (atomic) */
 	bool running;
 };
 
-/* One thread at a time waits in accept(), as libfcgi's threaded example does. */
+/* One thread at a time waits for a request, as libfcgi's threaded example does. */
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long served;
+
+/*
+ * The heap line counts every thread's allocations, so it is written only
+ * at a moment when no request is in work: otherwise one request's buffers
+ * would read as another's leak. in_flight counts the requests begun and
+ * not ended, begun every one begun; a request begins before libfcgi
+ * allocates for it (wait_for_request), so a count taken while both stay
+ * unchanged and in_flight is 0 is the heap between requests. heap_due is
+ * the request count at which a line fell due, 0 for none (all atomic).
+ */
+static unsigned long in_flight, begun;
+static unsigned long long heap_due;
+
+static void request_begins(void)
+{
+	__atomic_add_fetch(&begun, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Ends a request; writes the heap line when it is due and nothing is in work. */
+static void request_ends(unsigned long long n, unsigned long long heap_every)
+{
+	if (heap_every && n % heap_every == 0)
+		__atomic_store_n(&heap_due, n, __ATOMIC_SEQ_CST);
+	if (__atomic_sub_fetch(&in_flight, 1, __ATOMIC_SEQ_CST) != 0 ||
+	    __atomic_load_n(&heap_due, __ATOMIC_SEQ_CST) == 0)
+		return;
+	unsigned long b = __atomic_load_n(&begun, __ATOMIC_SEQ_CST);
+	struct heap_usage u = heap_usage();
+	if (__atomic_load_n(&begun, __ATOMIC_SEQ_CST) != b ||
+	    __atomic_load_n(&in_flight, __ATOMIC_SEQ_CST) != 0)
+		return; /* a request began meanwhile: the next quiet moment */
+	unsigned long long due = __atomic_exchange_n(&heap_due, 0, __ATOMIC_SEQ_CST);
+	if (due)
+		heap_log_line(__atomic_load_n(&served, __ATOMIC_SEQ_CST), u);
+}
+
+/*
+ * Waits until the next request can be read without blocking: a connection
+ * on the listening socket, or the next records on a connection the web
+ * server keeps open. 1 when ready; 0 when interrupted (SIGUSR2: stopping).
+ */
+static int wait_for_request(const FCGX_Request *rq)
+{
+	struct pollfd p = {rq->ipcFd >= 0 ? rq->ipcFd : rq->listen_sock, POLLIN, 0};
+	if (poll(&p, 1, -1) > 0)
+		return 1;
+	return errno == EINTR ? 0 : -1;
+}
+
+/*
+ * The next request into w->rq: 0, or -1 when stopping or the listening
+ * socket failed. Only the wait is interruptible: once a connection is
+ * accepted its request is read whole. The listening socket does not block
+ * (main), so a connection another process took first is waited for again.
+ */
+static int next_request(struct worker *w)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&accept_lock);
+	while (!is_stopping()) {
+		__atomic_store_n(&w->in_accept, 1, __ATOMIC_RELEASE);
+		int ready = wait_for_request(&w->rq);
+		__atomic_store_n(&w->in_accept, 0, __ATOMIC_RELEASE);
+		if (ready == 0)
+			continue;
+		if (ready < 0)
+			break;
+		request_begins();
+		rc = FCGX_Accept_r(&w->rq);
+		if (rc >= 0)
+			break;
+		__atomic_sub_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+		if (rc != -EAGAIN && rc != -EWOULDBLOCK)
+			break;
+	}
+	pthread_mutex_unlock(&accept_lock);
+	return rc >= 0 ? 0 : -1;
+}
 
 static void *serve(void *arg)
 {
@@ -126,15 +208,7 @@ static void *serve(void *arg)
 	sigaddset(&wake, SIGUSR2);
 	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
 	while (!is_stopping()) {
-		pthread_mutex_lock(&accept_lock);
-		int rc = -1;
-		if (!is_stopping()) {
-			__atomic_store_n(&w->in_accept, 1, __ATOMIC_RELEASE);
-			rc = FCGX_Accept_r(&w->rq);
-			__atomic_store_n(&w->in_accept, 0, __ATOMIC_RELEASE);
-		}
-		pthread_mutex_unlock(&accept_lock);
-		if (rc < 0) {
+		if (next_request(w) < 0) {
 			/* The listening socket failed, or we are stopping: all stop. */
 			stop_all();
 			break;
@@ -143,13 +217,11 @@ static void *serve(void *arg)
 		/* The response is complete for the web server before the cache write. */
 		FCGX_Finish_r(&w->rq);
 		handle_deferred(&w->app, &later);
-		unsigned long long n = __atomic_add_fetch(&served, 1, __ATOMIC_RELAXED);
+		unsigned long long n = __atomic_add_fetch(&served, 1, __ATOMIC_SEQ_CST);
 #ifdef IMGSVC_TEST_LEAK
 		test_leak();
 #endif
-		/* Between requests: what is in use now outlives every request. */
-		if (heap_every && n % heap_every == 0)
-			heap_log_line(n);
+		request_ends(n, heap_every);
 	}
 	FCGX_Free(&w->rq, 1);
 	return NULL;
@@ -181,7 +253,7 @@ static bool worker_init(struct worker *w, const struct app *shared,
 		w->app.redis = redis_limiter_new(&ro);
 	}
 #endif
-	/* Accept fails on EINTR, so SIGUSR2 gets a thread out of accept(). */
+	/* The wait fails on EINTR, so SIGUSR2 gets a thread out of it. */
 	if (FCGX_InitRequest(&w->rq, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		fprintf(stderr, "imgsvc: cannot initialise libfcgi\n");
 		return false;
@@ -221,7 +293,7 @@ static void block_signals(sigset_t *stop_set)
 
 /*
  * Waits for a stopping signal (or a thread that stopped everything), then
- * gets the thread in accept() out of it until every thread has ended:
+ * gets the thread waiting for a request out of it until every thread has ended:
  * a thread serving a request finishes it first, then sees the flag.
  */
 static void run_until_stopped(struct worker *w, size_t n, const sigset_t *stop_set)
@@ -241,7 +313,7 @@ static void run_until_stopped(struct worker *w, size_t n, const sigset_t *stop_s
 	for (size_t i = 0; i < n; i++) {
 		struct timespec again = {0, 20 * 1000000};
 		while (pthread_tryjoin_np(w[i].thread, NULL) == EBUSY) {
-			/* Whichever thread is in accept() is woken; the next to
+			/* Whichever thread is waiting for a request is woken; the next to
 			 * take the accept lock sees the flag. */
 			for (size_t j = i; j < n; j++)
 				if (__atomic_load_n(&w[j].in_accept, __ATOMIC_ACQUIRE))
@@ -272,6 +344,9 @@ int main(int argc, char **argv)
 #ifdef IMGSVC_SANITIZERS
 			/* tests/lib.sh looks for this word. */
 			puts("built with sanitizers (address, undefined): for testing only");
+#endif
+#ifdef IMGSVC_TSAN
+			puts("built with sanitizers (thread): for testing only");
 #endif
 #ifdef IMGSVC_TEST_LEAK
 			printf("built with a leak of %d bytes a request: for testing only\n",
@@ -366,6 +441,13 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < n_threads; i++)
 		if (!worker_init(&workers[i], &shared, &copt, share))
 			goto out;
+	/* A connection that another process accepts first must not leave a
+	 * thread blocked in accept() (next_request). */
+	int fl = fcntl(0, F_GETFL);
+	if (fl < 0 || fcntl(0, F_SETFL, fl | O_NONBLOCK) < 0) {
+		fprintf(stderr, "imgsvc: the listening socket: %s\n", strerror(errno));
+		goto out;
+	}
 	block_signals(&stop_set);
 	for (size_t i = 0; i < n_threads; i++) {
 		int e = pthread_create(&workers[i].thread, NULL, serve, &workers[i]);

@@ -23,8 +23,20 @@
  *
  * No leak suppressions: the whole test suite runs without a report, the
  * libraries' one-time allocations included (they stay reachable).
+ *
+ * With --enable-tsan, ThreadSanitizer's options instead: halt_on_error
+ * again, and second_deadlock_stack for lock-order reports.
  */
 
+#ifdef IMGSVC_TSAN
+/* The runtime calls this by name; nothing in imgsvc does. */
+const char *__tsan_default_options(void);
+
+const char *__tsan_default_options(void)
+{
+	return "halt_on_error=1:second_deadlock_stack=1:print_summary=1";
+}
+#else
 /* The runtimes call these by name; nothing in imgsvc does. */
 const char *__asan_default_options(void);
 const char *__ubsan_default_options(void);
@@ -39,3 +51,4 @@ const char *__ubsan_default_options(void)
 {
 	return "halt_on_error=1:print_stacktrace=1:print_summary=1";
 }
+#endif

@@ -14,8 +14,9 @@
 #    UndefinedBehaviorSanitizer: a copy of the tree (the in-tree configure
 #    of step 2 blocks VPATH builds from it) built out of tree with
 #    ../configure --enable-sanitizers in a temporary directory, and its
-#    make check, where any sanitizer report fails the test that saw it.
-#    CI_SANITIZERS=no leaves this pass out.
+#    make check, where any sanitizer report fails the test that saw it;
+#    then the tests where a worker's threads serve requests at once, built
+#    with --enable-tsan (ThreadSanitizer). CI_SANITIZERS=no leaves both out.
 # 5. tests/fresh-machine.sh, as root: the README's dependency step, the
 #    build, the unit tests, imgsvc -t and a health request through
 #    lighttpd and spawn-fcgi in a clean debootstrapped Debian 12 root
@@ -56,9 +57,12 @@ step make -j2
 # run_check: make check here; the counts of its summary line in PASS, FAIL,
 # SKIP (one failure when there is no summary or make failed without one).
 run_check() {
-	local rc summary
 	make -j2 check 2>&1 | tee "$log"
-	rc=${PIPESTATUS[0]}
+	count_summary "${PIPESTATUS[0]}"
+}
+# count_summary STATUS: the counts of the summary line in $log.
+count_summary() {
+	local rc=$1 summary
 	summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n 1)
 	if [ -z "$summary" ]; then
 		echo "ci: make check ended (status $rc) without a test summary"
@@ -73,12 +77,17 @@ echo "ci: make check"
 run_check
 pass=$PASS fail=$FAIL skip=$SKIP
 
-# --- 4. the same under ASan + UBSan -------------------------------------------------
-if [ "${CI_SANITIZERS:-yes}" != no ]; then
+# --- 4. the same under ASan + UBSan, and the concurrent tests under TSan -----------
+# sanitized_pass LABEL CONFIGURE-FLAG [TEST...]: a copy of the tree built out
+# of tree with CONFIGURE-FLAG in a temporary directory, then its make check
+# (the TESTs alone when given); the counts added to pass, fail, skip. A
+# failed pass keeps its logs in tests/logs-LABEL/.
+sanitized_pass() {
+	local label=$1 flag=$2 t0 top=$PWD
+	shift 2
 	t0=$(date +%s)
-	top=$PWD
-	echo "ci: make check again, built with --enable-sanitizers"
-	san=$(mktemp -d "${TMPDIR:-/tmp}/imgsvc-ci-san.XXXXXX")
+	echo "ci: tests again, built with $flag${*:+: $*}"
+	san=$(mktemp -d "${TMPDIR:-/tmp}/imgsvc-ci-$label.XXXXXX")
 	# Apache runs imgsvc as www-data: it must reach the binary.
 	chmod 755 "$san"
 	mkdir "$san/src" "$san/build"
@@ -86,23 +95,44 @@ if [ "${CI_SANITIZERS:-yes}" != no ]; then
 	if git ls-files -z -co --exclude-standard >"$san/files" &&
 		tar --null --ignore-failed-read -T "$san/files" -cf - 2>/dev/null | tar -C "$san/src" -xf - &&
 		cd "$san/src" && mkdir -p m4 && autoreconf -fi &&
-		cd "$san/build" && ../src/configure --enable-werror --enable-sanitizers --with-redis &&
+		cd "$san/build" && ../src/configure --enable-werror "$flag" --with-redis &&
 		make -j2; then
-		# The soak's RSS bound means nothing under ASan; its statuses,
-		# PIDs and descriptors do, over fewer requests.
-		SOAK_REQUESTS=${CI_SANITIZED_SOAK_REQUESTS:-3000} run_check
+		if [ $# = 0 ]; then
+			run_check
+		else
+			if make -j2 tests/unit tests/sigv4_cli tests/credsprobe tests/stateprobe tests/keytiming; then
+				TESTS="$*" run_check_tests
+			else
+				PASS=0 FAIL=1 SKIP=0
+			fi
+		fi
 	else
-		echo "ci: the sanitized build failed (it needs git, and gcc's libasan8 and libubsan1)"
+		echo "ci: the $label build failed (it needs git, and gcc's libasan8, libubsan1, libtsan2)"
 		PASS=0 FAIL=1 SKIP=0
 	fi
 	cd "$top" || exit 1
-	echo "ci: sanitized pass: $PASS passed, $FAIL failed, $SKIP skipped in $(($(date +%s) - t0)) s"
+	echo "ci: $label pass: $PASS passed, $FAIL failed, $SKIP skipped in $(($(date +%s) - t0)) s"
 	if [ "$FAIL" != 0 ] && [ -d "$san/build/tests/logs" ]; then
-		# Keep the logs of a failed sanitized pass.
-		rm -rf tests/logs-sanitized
-		cp -pr "$san/build/tests/logs" tests/logs-sanitized && echo "ci: its logs: tests/logs-sanitized/"
+		rm -rf "tests/logs-$label"
+		cp -pr "$san/build/tests/logs" "tests/logs-$label" && echo "ci: its logs: tests/logs-$label/"
 	fi
+	rm -rf "$san"
+	san=
 	pass=$((pass + PASS)) fail=$((fail + FAIL)) skip=$((skip + SKIP))
+}
+# run_check_tests: tests/run-all.sh of the tests in $TESTS, counted like run_check.
+run_check_tests() {
+	# shellcheck disable=SC2086 # TESTS is a list of names
+	(srcdir=../src builddir=$PWD bash ../src/tests/run-all.sh $TESTS) 2>&1 | tee "$log"
+	count_summary "${PIPESTATUS[0]}"
+}
+if [ "${CI_SANITIZERS:-yes}" != no ]; then
+	# The soak's RSS bound means nothing under ASan; its statuses,
+	# PIDs and descriptors do, over fewer requests.
+	SOAK_REQUESTS=${CI_SANITIZED_SOAK_REQUESTS:-3000} sanitized_pass sanitized --enable-sanitizers
+	# The tests where a worker's threads serve requests at once.
+	SOAK_REQUESTS=${CI_SANITIZED_SOAK_REQUESTS:-3000} sanitized_pass tsan --enable-tsan \
+		unit t0100-lighttpd t0120-spawn-fcgi t0125-threads t0210-derivative-cache t0410-soak-mixed
 fi
 
 # --- 5. the README's steps on a fresh Debian 12 root -----------------------------------

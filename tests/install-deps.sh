@@ -26,7 +26,7 @@ libfcgi-dev libcurl4-openssl-dev libgraphicsmagick1-dev libiniparser-dev libssl-
 spawn-fcgi lighttpd apache2 libapache2-mod-fcgid libfcgi-bin
 graphicsmagick wrk awscli python3 curl valgrind git
 libhiredis-dev redis-server prometheus
-libasan8 libubsan1 clang libclang-rt-14-dev
+libasan8 libubsan1 libtsan2 clang libclang-rt-14-dev
 debootstrap"
 POLICY_RC_D=${POLICY_RC_D:-/usr/sbin/policy-rc.d}
 

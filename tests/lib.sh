@@ -83,13 +83,14 @@ chmod 755 "$T"
 # The directory is outside $T, so the exported options do not mention $T.
 SANITIZED=0
 SAN_DIR=
-SAN_REPORT='(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:'
+SAN_REPORT='(Address|Leak|UndefinedBehavior|Thread)Sanitizer|runtime error:'
 if "$IMGSVC" -V 2>/dev/null | grep -q sanitizers; then
 	SANITIZED=1
 	SAN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/imgsvc-san-$TEST_NAME.XXXXXX") || exit 1
 	chmod 1777 "$SAN_DIR"
 	export ASAN_OPTIONS="log_path=$SAN_DIR/report:log_exe_name=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 	export UBSAN_OPTIONS="log_path=$SAN_DIR/report:log_exe_name=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+	export TSAN_OPTIONS="log_path=$SAN_DIR/report:log_exe_name=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
 fi
 # sanitized: the binaries under test run under ASan and UBSan.
 sanitized() { [ "$SANITIZED" = 1 ]; }

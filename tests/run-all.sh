@@ -98,7 +98,7 @@ if wanted unit "$@"; then
 		rc=$?
 		# A sanitized build (--enable-sanitizers) reports on stderr: any
 		# report is a failure, even one that left the exit status at 0.
-		san=$(grep -cE '(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' "$logdir/unit.log")
+		san=$(grep -cE '(Address|Leak|UndefinedBehavior|Thread)Sanitizer|runtime error:' "$logdir/unit.log")
 	else
 		echo "Bail out! $builddir/tests/unit is not built (make check builds it)" >"$logdir/unit.tap"
 		rc=1 san=0

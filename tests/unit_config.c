@@ -53,7 +53,7 @@ void unit_config(void)
 	if (cfg) {
 		CHECK(cfg->server.max_width == 2000, "max_width defaults to 2000");
 		CHECK(cfg->server.heap_log_every == 0, "heap_log_every defaults to 0 (off)");
-		CHECK(cfg->server.threads == 1, "threads defaults to 1");
+		CHECK(cfg->server.threads == 16, "threads defaults to 16");
 		CHECK(cfg->server.image_workers == 0, "image_workers defaults to 0 (one per core)");
 		CHECK(strcmp(cfg->s3.region, "us-east-1") == 0, "region defaults to us-east-1");
 		CHECK(strcmp(cfg->s3.originals_prefix, "original-images/") == 0,
