@@ -24,6 +24,7 @@
  * the lock (a read-only file), never sees a half-written name.
  */
 #include "state.h"
+#include "status.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +39,7 @@
 #include <unistd.h>
 
 #define STATE_MAGIC "imgsvcS1"
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 #define NAME_MAX_LEN 64
 #define KEY_SLOTS 8192
 #define KEY_LIMIT 4096
@@ -47,9 +48,13 @@
 #define BOOT_ID_LEN STATE_BOOT_ID_LEN
 #define DAY_MS 86400000
 
-/* Requests by status: these codes, then "other". */
-static const int status_codes[] = {200, 304, 400, 403, 404, 405, 413, 415, 429, 500, 502, 504};
-#define N_STATUS (sizeof status_codes / sizeof status_codes[0] + 1)
+/*
+ * Requests by status: each HTTP code imgsvc answers with (status.c's
+ * table, ascending), then "other". The file keeps room for more codes, so
+ * a new status does not change its layout.
+ */
+#define N_STATUS 32
+_Static_assert(ST_COUNT + 1 <= N_STATUS, "state file: no room for every status code");
 
 /* Histogram bounds in seconds (Prometheus' defaults), then +Inf. */
 static const double bucket_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -441,8 +446,10 @@ enum plan_verdict state_admit(struct state *s, const char *key_name, const struc
 
 static size_t status_index(int status)
 {
-	for (size_t i = 0; i < N_STATUS - 1; i++)
-		if (status_codes[i] == status)
+	int codes[ST_COUNT];
+	size_t n = status_http_codes(codes);
+	for (size_t i = 0; i < n; i++)
+		if (codes[i] == status)
 			return i;
 	return N_STATUS - 1;
 }
@@ -669,14 +676,13 @@ void state_metrics(struct state *s, struct buf *out)
 
 	family(out, "imgsvc_requests_total", "counter",
 	       "Requests answered, by HTTP status (other: any status not listed).");
-	for (size_t i = 0; i < N_STATUS; i++) {
-		if (i < N_STATUS - 1)
-			buf_printf(out, "imgsvc_requests_total{status=\"%d\"} %lld\n",
-				   status_codes[i], (long long)m.status[i]);
-		else
-			buf_printf(out, "imgsvc_requests_total{status=\"other\"} %lld\n",
-				   (long long)m.status[i]);
-	}
+	int codes[ST_COUNT];
+	size_t ncodes = status_http_codes(codes);
+	for (size_t i = 0; i < ncodes; i++)
+		buf_printf(out, "imgsvc_requests_total{status=\"%d\"} %lld\n", codes[i],
+			   (long long)m.status[i]);
+	buf_printf(out, "imgsvc_requests_total{status=\"other\"} %lld\n",
+		   (long long)m.status[N_STATUS - 1]);
 	put_histogram(out, "imgsvc_request_duration_seconds",
 		      "Time from the request to the end of the response.", &m.latency);
 	put_histogram(out, "imgsvc_s3_duration_seconds",

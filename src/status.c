@@ -7,7 +7,7 @@ static const struct {
 	int code;
 	const char *reason;
 	const char *message;
-} table[] = {
+} table[ST_COUNT] = {
     [ST_OK] = {200, "OK", "OK"},
     [ST_NOT_MODIFIED] = {304, "Not Modified", "Not modified"},
     [ST_BAD_REQUEST] = {400, "Bad Request", "Bad request"},
@@ -37,4 +37,22 @@ const char *status_reason(enum status s)
 const char *status_message(enum status s)
 {
 	return table[s].message;
+}
+
+size_t status_http_codes(int codes[ST_COUNT])
+{
+	size_t n = 0;
+	for (int s = 0; s < ST_COUNT; s++) {
+		int c = table[s].code;
+		size_t i = 0;
+		while (i < n && codes[i] < c)
+			i++;
+		if (i < n && codes[i] == c)
+			continue;
+		for (size_t j = n; j > i; j--)
+			codes[j] = codes[j - 1];
+		codes[i] = c;
+		n++;
+	}
+	return n;
 }

@@ -7,6 +7,8 @@
 #ifndef IMGSVC_STATUS_H
 #define IMGSVC_STATUS_H
 
+#include <stddef.h>
+
 enum status {
 	ST_OK,
 	ST_NOT_MODIFIED,   /* conditional request matched: 304 */
@@ -22,6 +24,7 @@ enum status {
 	ST_S3_ERROR,       /* S3 answered with an error or could not be reached */
 	ST_S3_TIMEOUT,     /* S3 did not answer within the deadline */
 	ST_INTERNAL,       /* anything else */
+	ST_COUNT           /* how many there are */
 };
 
 /* The HTTP status code for s (200, 400, ...). */
@@ -30,5 +33,7 @@ int status_http(enum status s);
 const char *status_reason(enum status s);
 /* The default message for the JSON error body. */
 const char *status_message(enum status s);
+/* The distinct HTTP codes of all statuses into codes, ascending; how many. */
+size_t status_http_codes(int codes[ST_COUNT]);
 
 #endif

@@ -52,13 +52,14 @@ cp "$T/other" "$T/other.orig"
 check "a foreign file is refused ($(head -c 70 "$T/other.out")...)" \
 	grep -q "not an imgsvc state file" "$T/other.out"
 check "  and left untouched" cmp "$T/other" "$T/other.orig"
-cp "$S" "$T/v2"
-printf '\x02' | dd of="$T/v2" bs=1 seek=8 conv=notrunc status=none
-cp "$T/v2" "$T/v2.orig"
-"$PROBE" "$T/v2" open >"$T/v2.out" 2>&1
+# Version 99 (a later imgsvc's): the version word follows the 8-byte magic.
+cp "$S" "$T/v99"
+printf '\x63' | dd of="$T/v99" bs=1 seek=8 conv=notrunc status=none
+cp "$T/v99" "$T/v99.orig"
+"$PROBE" "$T/v99" open >"$T/v99.out" 2>&1
 check "a state file of another version is refused, naming both versions" \
-	grep -q "version 2, this imgsvc uses version 1" "$T/v2.out"
-check "  and left untouched" cmp "$T/v2" "$T/v2.orig"
+	grep -Eq "version 99, this imgsvc uses version [0-9]+:" "$T/v99.out"
+check "  and left untouched" cmp "$T/v99" "$T/v99.orig"
 
 # --- exactness -------------------------------------------------------------------
 probe admit bystander 3 quota=10 >/dev/null
@@ -264,6 +265,7 @@ m record web 200 3000 2024-02-28 2 0.3 0.2 miss
 m record web 404 10 2024-02-28 1 0.01
 m record web 418 10 2024-02-28 1 12
 m record web 429 0 2024-02-28 4 0.001
+m record web 503 0 2024-02-28 2 0.001
 m admit "$(printf 'we\\ird "key"\nx')" 3 quota=1 >/dev/null
 m admit "$(printf 'bad-utf8-\xff')" 2 quota=1 >/dev/null
 m metrics >"$T/metrics.txt"
@@ -277,22 +279,23 @@ has_all() {
 	printf 'missing: %s\n' "$missing"
 	return 1
 }
-check "requests by status: 200 -> 5, 429 -> 4, 418 counted as other" has_all <<'EOF'
+check "requests by status: 200 -> 5, 429 -> 4, 503 -> 2 (fail closed), 418 counted as other" has_all <<'EOF'
 imgsvc_requests_total{status="200"} 5
 imgsvc_requests_total{status="404"} 1
 imgsvc_requests_total{status="429"} 4
+imgsvc_requests_total{status="503"} 2
 imgsvc_requests_total{status="504"} 0
 imgsvc_requests_total{status="other"} 1
 EOF
-check "latency histogram: cumulative buckets, +Inf = count = 11, the sum exact" has_all <<'EOF'
-imgsvc_request_duration_seconds_bucket{le="0.005"} 7
-imgsvc_request_duration_seconds_bucket{le="0.01"} 8
-imgsvc_request_duration_seconds_bucket{le="0.25"} 8
-imgsvc_request_duration_seconds_bucket{le="0.5"} 10
-imgsvc_request_duration_seconds_bucket{le="10"} 10
-imgsvc_request_duration_seconds_bucket{le="+Inf"} 11
-imgsvc_request_duration_seconds_sum 12.626000
-imgsvc_request_duration_seconds_count 11
+check "latency histogram: cumulative buckets, +Inf = count = 13, the sum exact" has_all <<'EOF'
+imgsvc_request_duration_seconds_bucket{le="0.005"} 9
+imgsvc_request_duration_seconds_bucket{le="0.01"} 10
+imgsvc_request_duration_seconds_bucket{le="0.25"} 10
+imgsvc_request_duration_seconds_bucket{le="0.5"} 12
+imgsvc_request_duration_seconds_bucket{le="10"} 12
+imgsvc_request_duration_seconds_bucket{le="+Inf"} 13
+imgsvc_request_duration_seconds_sum 12.628000
+imgsvc_request_duration_seconds_count 13
 EOF
 check "S3 histogram: only the 5 requests that asked S3" has_all <<'EOF'
 imgsvc_s3_duration_seconds_bucket{le="0.005"} 3
