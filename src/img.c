@@ -35,6 +35,17 @@ void img_init(const char *argv0, const struct img_limits *limits)
 	SetMagickResourceLimit(ThreadsResource, 1);
 }
 
+/*
+ * GraphicsMagick's parallel loops are OpenMP's, and OpenMP keeps the
+ * number of threads per thread: the limit img_init set holds for the
+ * thread that called it, and every other thread would use all the cores
+ * on each image. Each serving thread sets its own.
+ */
+void img_thread_init(void)
+{
+	SetMagickResourceLimit(ThreadsResource, 1);
+}
+
 void img_shutdown(void)
 {
 	DestroyMagick();

@@ -28,6 +28,8 @@ struct img_limits {
 };
 
 void img_init(const char *argv0, const struct img_limits *limits);
+/* Once in each thread that works on images, before its first image. */
+void img_thread_init(void);
 void img_shutdown(void);
 
 /*

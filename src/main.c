@@ -207,6 +207,7 @@ static void *serve(void *arg)
 	sigemptyset(&wake);
 	sigaddset(&wake, SIGUSR2);
 	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	img_thread_init();
 	while (!is_stopping()) {
 		if (next_request(w) < 0) {
 			/* The listening socket failed, or we are stopping: all stop. */
