@@ -23,6 +23,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,7 @@ struct creds_provider {
 	enum got (*source)(struct creds_provider *, struct creds *, time_t, struct buf *);
 	time_t next_try;  /* no refresh attempt before this while cur is valid */
 	int64_t deadline; /* of the creds_get in progress (monotonic ms), 0: none */
+	pthread_mutex_t lock; /* creds_take and creds_invalidate */
 };
 
 /* Frees a string that may hold a secret, wiping it first. */
@@ -843,6 +845,7 @@ struct creds_provider *creds_provider_new(const struct creds_options *opt, char 
 	p->imds_enabled = opt->imds_enabled;
 	p->timeout_ms = opt->timeout_ms ? opt->timeout_ms : DEFAULT_TIMEOUT_MS;
 	p->margin_s = opt->refresh_margin_s ? opt->refresh_margin_s : DEFAULT_MARGIN_S;
+	pthread_mutex_init(&p->lock, NULL);
 	return p;
 }
 
@@ -886,10 +889,35 @@ out:
 	return ret;
 }
 
+static char *copy_secret(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+bool creds_take(struct creds_provider *p, time_t now, long budget_ms, struct creds *out,
+		char *err, size_t errlen)
+{
+	pthread_mutex_lock(&p->lock);
+	const struct creds *c = creds_get(p, now, budget_ms, err, errlen);
+	if (c) {
+		*out = (struct creds){xstrdup(c->access_key_id), copy_secret(c->secret_access_key),
+				      copy_secret(c->session_token), c->expiration, c->source};
+	}
+	pthread_mutex_unlock(&p->lock);
+	return c != NULL;
+}
+
+void creds_release(struct creds *c)
+{
+	creds_clear(c);
+}
+
 void creds_invalidate(struct creds_provider *p)
 {
+	pthread_mutex_lock(&p->lock);
 	creds_clear(&p->cur);
 	p->have = false;
+	pthread_mutex_unlock(&p->lock);
 }
 
 void creds_provider_free(struct creds_provider *p)
@@ -897,6 +925,7 @@ void creds_provider_free(struct creds_provider *p)
 	if (!p)
 		return;
 	creds_clear(&p->cur);
+	pthread_mutex_destroy(&p->lock);
 	free(p->cfg_key);
 	free_secret(p->cfg_secret);
 	free_secret(p->cfg_token);

@@ -59,6 +59,16 @@ struct creds_provider *creds_provider_new(const struct creds_options *opt, char 
 const struct creds *creds_get(struct creds_provider *p, time_t now, long budget_ms, char *err,
 			      size_t errlen);
 
+/*
+ * creds_get for a provider shared by threads (creds_get itself is for one
+ * thread): under the provider's lock, so a fetch from an endpoint is made
+ * once while the others wait for it, a copy into *out that stays the
+ * caller's until creds_release. false with err as creds_get.
+ */
+bool creds_take(struct creds_provider *p, time_t now, long budget_ms, struct creds *out,
+		char *err, size_t errlen);
+void creds_release(struct creds *c);
+
 /* Forget the cached credentials (after S3 said they are expired or invalid). */
 void creds_invalidate(struct creds_provider *p);
 

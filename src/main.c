@@ -7,9 +7,9 @@
  * process with one message, never a half-configured server.
  *
  * A process serves [server] threads requests at once: each thread takes
- * its turn in FCGX_Accept_r, with its own S3 client (libcurl handles and
- * connections), credentials and Redis link; the configuration, the state
- * file and the image slots are shared. The main thread only waits for
+ * its turn in FCGX_Accept_r, with its own S3 client (libcurl handles) and
+ * Redis link; the configuration, the state file, the image slots, the S3
+ * credentials and the connection cache are shared. The main thread only waits for
  * SIGTERM (or SIGINT, SIGUSR1), then sets the stopping flag and wakes the
  * thread waiting for a request; every request in progress is finished first.
  */
@@ -103,11 +103,10 @@ static bool open_slots(const struct cfg *cfg, int total, struct slots **out)
 	return *out != NULL;
 }
 
-/* One serving thread: its own S3 client, credentials and Redis link. */
+/* One serving thread: its own S3 client and Redis link. */
 struct worker {
 	pthread_t thread;
 	struct app app; /* cfg, state and slots shared; s3 and redis its own */
-	struct creds_provider *creds;
 	FCGX_Request rq;
 	int in_accept; /* 1 while waiting for a request (atomic) */
 	bool running;
@@ -228,20 +227,17 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-/* A thread's own S3 client and Redis link; false with a message on stderr. */
+/*
+ * A thread's own S3 client and Redis link, over the process's credentials
+ * and connection cache; false with a message on stderr.
+ */
 static bool worker_init(struct worker *w, const struct app *shared,
-			const struct creds_options *copt, void *share)
+			struct creds_provider *creds, void *share)
 {
-	char err[1024];
 	const struct cfg *cfg = shared->cfg;
 
 	w->app = *shared;
-	w->creds = creds_provider_new(copt, err, sizeof err);
-	if (!w->creds) {
-		fprintf(stderr, "imgsvc: %s\n", err);
-		return false;
-	}
-	w->app.s3 = s3_client_new(&cfg->s3, w->creds, share);
+	w->app.s3 = s3_client_new(&cfg->s3, creds, share);
 	if (!w->app.s3) {
 		fprintf(stderr, "imgsvc: cannot start libcurl\n");
 		return false;
@@ -268,7 +264,6 @@ static void worker_free(struct worker *w)
 	redis_limiter_free(w->app.redis);
 #endif
 	s3_client_free(w->app.s3);
-	creds_provider_free(w->creds);
 }
 
 /*
@@ -401,11 +396,13 @@ int main(int argc, char **argv)
 								   : (int)cfg->server.threads;
 	/*
 	 * glibc gives threads arenas of their own (up to 8 a core), and each
-	 * keeps the high-water mark of the images worked in it. The images are
-	 * what is large, and at most local_images are in work at once: as many
-	 * arenas let them reuse each other's pages.
+	 * would keep the high-water mark of the images worked in it: RSS would
+	 * climb in steps as the threads took turns. One arena for all keeps
+	 * it at the most images this process had in work at once (at most
+	 * local_images); the threads' small allocations stay in their
+	 * caches (tcache) without the arena's lock.
 	 */
-	mallopt(M_ARENA_MAX, local_images);
+	mallopt(M_ARENA_MAX, 1);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	struct img_limits limits = {cfg->server.max_source_pixels, local_images};
 	img_init(argv[0], &limits);
@@ -419,7 +416,8 @@ int main(int argc, char **argv)
 	};
 	struct state *state = NULL;
 	struct slots *slots = NULL;
-	void *share = NULL; /* the threads' S3 connections */
+	struct creds_provider *creds = NULL; /* one for all threads: fetched once */
+	void *share = NULL;                  /* the threads' S3 connections */
 	size_t n_threads = (size_t)cfg->server.threads;
 	struct worker *workers = xcalloc(n_threads, sizeof *workers);
 	sigset_t stop_set;
@@ -438,9 +436,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	struct app shared = {.cfg = cfg, .state = state, .slots = slots};
+	creds = creds_provider_new(&copt, err, sizeof err);
+	if (!creds) {
+		fprintf(stderr, "imgsvc: %s\n", err);
+		goto out;
+	}
 	share = s3_share_new();
 	for (size_t i = 0; i < n_threads; i++)
-		if (!worker_init(&workers[i], &shared, &copt, share))
+		if (!worker_init(&workers[i], &shared, creds, share))
 			goto out;
 	/* A connection that another process accepts first must not leave a
 	 * thread blocked in accept() (next_request). */
@@ -474,6 +477,7 @@ out:
 		worker_free(&workers[i]);
 	free(workers);
 	s3_share_free(share);
+	creds_provider_free(creds);
 	slots_close(slots);
 	state_close(state);
 	img_shutdown();

@@ -394,9 +394,9 @@ enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_re
 			st = ST_S3_TIMEOUT;
 			break;
 		}
-		const struct creds *cr = creds_get(c->creds, time(NULL), (long)remaining,
-						   res->detail, sizeof res->detail);
-		if (!cr) {
+		struct creds cr;
+		if (!creds_take(c->creds, time(NULL), (long)remaining, &cr, res->detail,
+				sizeof res->detail)) {
 			snprintf(res->code, sizeof res->code, "NoCredentials");
 			st = ST_S3_ERROR;
 			break;
@@ -404,11 +404,13 @@ enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_re
 		/* Fetching credentials may have taken time of its own. */
 		remaining = deadline - clock_mono_ms();
 		if (remaining <= 0) {
+			creds_release(&cr);
 			st = ST_S3_TIMEOUT;
 			break;
 		}
 		struct attempt a = {.sink = op->sink, .obj = {.content_length = -1}};
-		struct curl_slist *hdrs = sign(c, op, cr, host.data, uri.data, payload_hash);
+		struct curl_slist *hdrs = sign(c, op, &cr, host.data, uri.data, payload_hash);
+		creds_release(&cr);
 		setup_handle(c, op, url.data, hdrs, &a, remaining);
 		res->attempts++;
 		CURLcode rc = curl_easy_perform(c->curl);
