@@ -12,12 +12,12 @@
  * max_width, or anything that is not a recognised image, passes through as
  * it arrives; a wider one is collected and downscaled like ?w=max_width.
  *
- * A derivative (parameters) is looked up in the cache first. Its freshness
- * check costs one conditional GET of the original, If-None-Match: the
- * source ETag stored with the derivative. S3 answers 304 when the original
- * is unchanged (a hit: the derivative is served without decoding), or 200
- * with the new original, which is then transformed: a changed original is
- * never served through its old derivative.
+ * A derivative (parameters) is looked up in the cache, and at the same
+ * time the original's current ETag is asked for (a HEAD): a hit costs one
+ * round trip. When the source ETag stored with the derivative is the
+ * original's current one, the derivative is served without decoding;
+ * otherwise the original is fetched and transformed: a changed original
+ * is never served through its old derivative.
  */
 #include "handler.h"
 
@@ -659,23 +659,40 @@ static int collect_restart(void *ctx)
 	return 0;
 }
 
-static bool cache_get(const struct app *app, const char *dkey, long long deadline,
-		      struct collected *c, struct s3_object *obj, struct reqlog *log)
+/*
+ * Reads the derivative at dkey from the cache and, at the same time, the
+ * headers of its original at key (a HEAD): both answers arrive in about
+ * one round trip. True on a hit: the derivative was made by this pipeline
+ * and variant from the original as it is now. *dobj holds the
+ * derivative's headers, *src the original's.
+ */
+static bool cache_lookup(const struct app *app, const char *dkey, const char *key,
+			 const char *var, long long deadline, struct collected *c,
+			 struct s3_object *dobj, struct s3_object *src, struct reqlog *log)
 {
 	struct s3_sink sink = {collect_head, collect_data, collect_restart, c, ST_S3_ERROR};
-	struct s3_op op = {.method = "GET", .key = dkey, .sink = &sink, .deadline = deadline};
-	struct s3_result res;
-	enum status st = s3_request(app->s3, &op, &res);
+	struct s3_op ops[2] = {
+	    {.method = "GET", .key = dkey, .sink = &sink, .deadline = deadline},
+	    {.method = "HEAD", .key = key, .deadline = deadline},
+	};
+	struct s3_result res[2];
+	char bare[160];
 
-	log->s3_ms += res.ms;
-	if (st == ST_OK) {
-		*obj = res.obj;
-		return true;
+	s3_request_all(app->s3, ops, res, 2);
+	/* The two ran side by side: S3 was waited on for the longer one. */
+	log->s3_ms += res[0].ms > res[1].ms ? res[0].ms : res[1].ms;
+	if (res[0].status != ST_OK) {
+		if (res[0].status != ST_NOT_FOUND)
+			log_msg("warning", "derivative cache read failed (S3 %ld %s): computing afresh",
+				res[0].http_status, res[0].code[0] ? res[0].code : "-");
+		return false;
 	}
-	if (st != ST_NOT_FOUND)
-		log_msg("warning", "derivative cache read failed (S3 %ld %s): computing afresh",
-			res.http_status, res.code[0] ? res.code : "-");
-	return false;
+	*dobj = res[0].obj;
+	*src = res[1].obj;
+	if (res[1].status != ST_OK || !*dobj->source_etag || strcmp(dobj->variant, var) != 0)
+		return false;
+	http_unquote_etag(src->etag, bare, sizeof bare);
+	return strcmp(bare, dobj->source_etag) == 0;
 }
 
 /* A derivative: from the cache when fresh, else computed and kept. */
@@ -696,11 +713,10 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 			  .collect_only = true,
 			  .probed = PROBE_NEED_MORE,
 			  .deadline = clock_mono_ms() + app->cfg->s3.timeout_ms};
-	struct s3_object dobj;
+	struct s3_object dobj, src;
 	struct image_meta m = {.vary_accept = p->fm == FM_AUTO};
 	char etag[HTTP_ETAG_LEN], var[32], inm[HTTP_ETAG_LEN];
 	enum status st;
-	bool hit_candidate = false;
 
 	if (p->fm == FM_AUTO && params_accepts_webp(accept))
 		p->fm = FM_WEBP;
@@ -730,28 +746,23 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 		goto fresh; /* the original changed, and here it is */
 	}
 	if (app->cfg->server.derivative_cache &&
-	    cache_get(app, dkey.data, f.deadline, &cached, &dobj, log)) {
-		/* Made by this pipeline and settings, from some version of the original? */
-		hit_candidate = *dobj.source_etag && strcmp(dobj.variant, var) == 0;
-		if (hit_candidate)
-			snprintf(inm, sizeof inm, "\"%s\"", dobj.source_etag);
-	}
-	st = get_original(&f, key, hit_candidate ? inm : NULL, NULL, log, detail);
-	if (st == ST_NOT_MODIFIED && hit_candidate) {
-		/* S3 says the original is the one the derivative was made from. */
+	    cache_lookup(app, dkey.data, key, var, f.deadline, &cached, &dobj, &src, log)) {
+		/* The original is the one the derivative was made from. */
+		snprintf(inm, sizeof inm, "\"%s\"", dobj.source_etag);
 		http_derived_etag(inm, canon.data, var, etag);
 		m.type = dobj.content_type;
 		m.length = (long long)cached.data.len;
 		m.etag = etag;
-		/* S3 sends Last-Modified with a 304; not every S3-compatible store does. */
-		m.last_modified =
-		    *f.obj.last_modified ? f.obj.last_modified : dobj.source_last_modified;
+		/* S3 sends Last-Modified with a HEAD; not every S3-compatible store does. */
+		m.last_modified = *src.last_modified ? src.last_modified : dobj.source_last_modified;
 		m.cache = log->cache = "hit";
 		if (!answer_not_modified(app, resp, &m))
 			send_image(app, resp, &m, cached.data.data, cached.data.len);
 		st = ST_OK;
 		goto out;
 	}
+	/* A miss, or a derivative of another version of the original. */
+	st = get_original(&f, key, NULL, NULL, log, detail);
 	if (st != ST_OK)
 		goto out;
 fresh:

@@ -27,6 +27,9 @@ key names the file served, where a mode serves one:
   /bucket/html/...        200 text/html: a web page, not an object
   /bucket/expired/...     400 ExpiredToken
   /bucket/slow/NAME       waits 1 s, then serves NAME
+  /bucket/head503/NAME    503 SlowDown to every HEAD; a GET is served NAME
+  /bucket/cache503/NAME   serves NAME; a GET of a derivative of it (a key
+                          resized/CANON/cache503/NAME) gets 503 SlowDown
 
 Any mode followed by xN (fail503x2, shortx1, expiredx1...) applies to the
 first N requests of that key only; later ones are served NAME.
@@ -40,6 +43,9 @@ attempts and distinct connections (keep-alive reuse). With FAKES3_LONG_LOG=1
 in the environment two fields follow: the access key id of the signature
 ("-" if none) and the time of the answer (Unix seconds, with milliseconds),
 so tests see which credentials signed and the waits between attempts.
+
+With FAKES3_DELAY_MS=N in the environment every GET and HEAD is answered
+N ms late, as a distant S3 would be.
 
 With MODE, every GET of a key without a mode prefix of its own (the
 derivative cache's keys too) gets that mode ("hang": an S3 that answers
@@ -64,7 +70,8 @@ LONG_LOG = os.environ.get("FAKES3_LONG_LOG") == "1"
 counts = {}
 lock = threading.Lock()
 # Modes whose key names a file to serve after the prefix.
-SERVING = ("slow", "hangheaders", "stallbody", "short", "reset")
+SERVING = ("slow", "hangheaders", "stallbody", "short", "reset", "head503", "cache503")
+DELAY = int(os.environ.get("FAKES3_DELAY_MS", "0")) / 1000.0
 MODES = SERVING + ("always503", "always500", "denied", "forbidden", "redirect301",
                    "redirect307", "html", "expired", "hang")
 
@@ -139,6 +146,8 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.close()
 
     def do_GET(self):
+        if DELAY:
+            time.sleep(DELAY)
         path = self.path.split("?", 1)[0]
         # Originals may sit under "original-images/": the modes below look
         # past it, and the files are served from DIR without it.
@@ -146,9 +155,11 @@ class Handler(BaseHTTPRequestHandler):
         parts = path.split("/", 3)  # '', bucket, first, rest
         key = unquote("/".join(parts[2:])) if len(parts) > 2 else ""
         first = parts[2] if len(parts) > 2 else ""
+        # A HEAD counts apart: xN modes apply to the first N GETs, and to
+        # the first N HEADs.
         with lock:
-            counts[path] = counts.get(path, 0) + 1
-            n = counts[path]
+            counts[self.command, path] = counts.get((self.command, path), 0) + 1
+            n = counts[self.command, path]
         if "Authorization" not in self.headers or "x-amz-date" not in self.headers:
             return self.send(403, error_xml("AccessDenied", "unsigned request"))
         # MODExN: the mode for the first N requests of the key, then NAME.
@@ -163,6 +174,9 @@ class Handler(BaseHTTPRequestHandler):
             mode, name = DEFAULT_MODE, key
         if times is not None and n > times:
             mode = "serve"
+        if mode == "head503" and self.command == "HEAD" or \
+                first == "resized" and "/cache503/" in path and self.command == "GET":
+            return self.send(503, error_xml("SlowDown", "injected"))
         if mode.startswith("fail"):
             code = int(mode[4:7])
             return self.send(code, error_xml("SlowDown" if code == 503 else "InternalError",
@@ -204,7 +218,7 @@ class Handler(BaseHTTPRequestHandler):
         fpath = os.path.join(ROOT, name)
         if not os.path.isfile(fpath):
             return self.send(404, error_xml("NoSuchKey", "The specified key does not exist."))
-        if mode in SERVING and mode != "slow":
+        if mode in ("hangheaders", "stallbody", "short", "reset"):
             return self.broken(mode, fpath, name)
         if self.headers.get("If-None-Match") == '"fake-etag"':
             self.record(304)
