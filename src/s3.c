@@ -102,8 +102,7 @@ struct attempt {
 
 enum outcome { DONE, RETRY, FAIL };
 
-struct s3_client *s3_client_new(const struct cfg_s3 *cfg, struct creds_provider *creds,
-				void *share)
+struct s3_client *s3_client_new(const struct cfg_s3 *cfg, struct creds_provider *creds, void *share)
 {
 	struct s3_client *c = xcalloc(1, sizeof *c);
 	c->cfg = cfg;
@@ -118,8 +117,8 @@ struct s3_client *s3_client_new(const struct cfg_s3 *cfg, struct creds_provider 
 		return NULL;
 	}
 	/* Each thread's client its own jitter. */
-	c->seed = (unsigned int)time(NULL) ^ ((unsigned int)getpid() << 16) ^
-		  (unsigned int)(uintptr_t)c;
+	c->seed =
+	    (unsigned int)time(NULL) ^ ((unsigned int)getpid() << 16) ^ (unsigned int)(uintptr_t)c;
 	return c;
 }
 
@@ -464,19 +463,35 @@ static void run_start(struct s3_client *c, struct run *r)
 	curl_multi_add_handle(c->multi, r->h);
 }
 
+/* Takes the attempt's transfer off the multi handle and frees what it held. */
+static void attempt_end(struct s3_client *c, struct run *r)
+{
+	curl_multi_remove_handle(c->multi, r->h);
+	r->running = false;
+	curl_slist_free_all(r->hdrs);
+	r->hdrs = NULL;
+	buf_free(&r->a.error_body);
+}
+
+/* Stops a run whose result is no longer wanted, in flight or between attempts. */
+static void run_abandon(struct s3_client *c, struct run *r)
+{
+	if (r->running)
+		attempt_end(c, r);
+	r->res->status = ST_S3_ERROR;
+	snprintf(r->res->code, sizeof r->res->code, "abandoned");
+	run_end(r);
+}
+
 /* Judges a finished attempt: the run ends, or a retry waits its backoff. */
 static void run_finish(struct s3_client *c, struct run *r, CURLcode rc)
 {
 	struct s3_result *res = r->res;
 
-	curl_multi_remove_handle(c->multi, r->h);
-	r->running = false;
 	enum outcome o = classify(c, rc, &r->a, r->op->sink, res, &res->status);
 	res->body_started = r->a.body_started;
 	res->obj = r->a.obj;
-	curl_slist_free_all(r->hdrs);
-	r->hdrs = NULL;
-	buf_free(&r->a.error_body);
+	attempt_end(c, r);
 	if (o != RETRY) {
 		run_end(r);
 		return;
@@ -491,8 +506,23 @@ static void run_finish(struct s3_client *c, struct run *r, CURLcode rc)
 	r->next_at = now + wait;
 }
 
-void s3_request_all(struct s3_client *c, const struct s3_op *ops, struct s3_result *res,
-		    size_t n)
+/*
+ * A lead that ended other than ST_OK (an answer, or no attempt possible)
+ * makes the others pointless: they stop at once.
+ */
+static void stop_unneeded(struct s3_client *c, struct run *runs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!runs[i].done || !runs[i].op->lead || runs[i].res->status == ST_OK)
+			continue;
+		for (size_t j = 0; j < n; j++)
+			if (!runs[j].done)
+				run_abandon(c, &runs[j]);
+		return;
+	}
+}
+
+void s3_request_all(struct s3_client *c, const struct s3_op *ops, struct s3_result *res, size_t n)
 {
 	struct run runs[S3_CONCURRENT_MAX];
 	long long now = clock_mono_ms();
@@ -506,10 +536,12 @@ void s3_request_all(struct s3_client *c, const struct s3_op *ops, struct s3_resu
 		bool pending = false, running = false;
 		long long wake = 0;
 		now = clock_mono_ms();
+		for (size_t i = 0; i < n; i++)
+			if (!runs[i].done && !runs[i].running && runs[i].next_at <= now)
+				run_start(c, &runs[i]);
+		stop_unneeded(c, runs, n);
 		for (size_t i = 0; i < n; i++) {
 			struct run *r = &runs[i];
-			if (!r->done && !r->running && r->next_at <= now)
-				run_start(c, r);
 			if (r->done)
 				continue;
 			pending = true;

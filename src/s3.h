@@ -66,12 +66,13 @@ struct s3_op {
 	const char *variant;              /* PUT: stored as x-amz-meta-imgsvc-variant */
 	const char *source_last_modified; /* PUT: x-amz-meta-source-last-modified */
 	long long deadline; /* clock_mono_ms() by which it ends; 0: timeout_ms from now */
+	bool lead;          /* s3_request_all: the others are needed only if this one is ST_OK */
 };
 
 struct s3_result {
 	enum status status; /* what s3_request returns */
-	long http_status; /* of the last attempt; 0 if none got through */
-	char code[64];    /* S3 error code (NoSuchKey...), or a curl error */
+	long http_status;   /* of the last attempt; 0 if none got through */
+	char code[64];      /* S3 error code (NoSuchKey...), or a curl error */
 	int attempts;
 	long ms;              /* wall time of the whole exchange */
 	bool body_started;    /* the sink saw body bytes */
@@ -105,11 +106,13 @@ enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_re
 /*
  * Runs n operations (at most S3_CONCURRENT_MAX) at the same time, each
  * with its own retries as s3_request's, and returns when all have ended;
- * res[i].status is what s3_request would have returned for ops[i]. A HEAD
- * has no body to read an error code from: a 403 on it is ST_S3_ERROR.
+ * res[i].status is what s3_request would have returned for ops[i]. When
+ * an operation marked lead ends other than ST_OK, the others are stopped
+ * where they are (ST_S3_ERROR, code "abandoned"): a caller that has no
+ * use for them then does not wait for them. A HEAD has no body to read an
+ * error code from: a 403 on it is ST_S3_ERROR.
  */
-void s3_request_all(struct s3_client *c, const struct s3_op *ops, struct s3_result *res,
-		    size_t n);
+void s3_request_all(struct s3_client *c, const struct s3_op *ops, struct s3_result *res, size_t n);
 
 /*
  * Builds the request URL and the canonical URI (what SigV4 signs) for key.
