@@ -17,7 +17,9 @@
  * round trip. When the source ETag stored with the derivative is the
  * original's current one, the derivative is served without decoding;
  * otherwise the original is fetched and transformed: a changed original
- * is never served through its old derivative.
+ * is never served through its old derivative. A HEAD that fails leaves
+ * the check to a conditional GET of the original (304: the derivative is
+ * served), and a miss does not wait for the HEAD at all.
  */
 #include "handler.h"
 
@@ -631,7 +633,7 @@ static enum status serve_original(const struct app *app, struct response *resp, 
 	return st;
 }
 
-/* Collects a derivative from the cache; false on a miss or any failure. */
+/* A derivative read from the cache: all of it, up to limit bytes. */
 struct collected {
 	struct buf data;
 	long long limit;
@@ -659,20 +661,31 @@ static int collect_restart(void *ctx)
 	return 0;
 }
 
+/* What the cache holds for a request, as far as one round trip can tell. */
+enum cache_found {
+	CACHE_MISS,        /* nothing usable, or made from another version of the original */
+	CACHE_FRESH,       /* made from the original as it is now */
+	CACHE_UNCONFIRMED, /* usable if the original is unchanged: the HEAD failed */
+};
+
 /*
  * Reads the derivative at dkey from the cache and, at the same time, the
  * headers of its original at key (a HEAD): both answers arrive in about
- * one round trip. True on a hit: the derivative was made by this pipeline
- * and variant from the original as it is now. *dobj holds the
- * derivative's headers, *src the original's.
+ * one round trip. A derivative is usable when this pipeline and variant
+ * made it; the HEAD's ETag then says whether its source is the original
+ * as it is now. Once the derivative is known missing or unreadable the
+ * HEAD is stopped: the original must be read whole anyway, and a HEAD
+ * that hangs or fails must not hold up or fail that read. *dobj holds the
+ * derivative's headers, *src the original's when the HEAD answered.
  */
-static bool cache_lookup(const struct app *app, const char *dkey, const char *key,
-			 const char *var, long long deadline, struct collected *c,
-			 struct s3_object *dobj, struct s3_object *src, struct reqlog *log)
+static enum cache_found cache_lookup(const struct app *app, const char *dkey, const char *key,
+				     const char *var, long long deadline, struct collected *c,
+				     struct s3_object *dobj, struct s3_object *src,
+				     struct reqlog *log)
 {
 	struct s3_sink sink = {collect_head, collect_data, collect_restart, c, ST_S3_ERROR};
 	struct s3_op ops[2] = {
-	    {.method = "GET", .key = dkey, .sink = &sink, .deadline = deadline},
+	    {.method = "GET", .key = dkey, .sink = &sink, .deadline = deadline, .lead = true},
 	    {.method = "HEAD", .key = key, .deadline = deadline},
 	};
 	struct s3_result res[2];
@@ -683,16 +696,23 @@ static bool cache_lookup(const struct app *app, const char *dkey, const char *ke
 	log->s3_ms += res[0].ms > res[1].ms ? res[0].ms : res[1].ms;
 	if (res[0].status != ST_OK) {
 		if (res[0].status != ST_NOT_FOUND)
-			log_msg("warning", "derivative cache read failed (S3 %ld %s): computing afresh",
+			log_msg("warning",
+				"derivative cache read failed (S3 %ld %s): computing afresh",
 				res[0].http_status, res[0].code[0] ? res[0].code : "-");
-		return false;
+		return CACHE_MISS;
 	}
 	*dobj = res[0].obj;
+	if (!*dobj->source_etag || strcmp(dobj->variant, var) != 0)
+		return CACHE_MISS;
+	/*
+	 * A HEAD that failed (a 503, a timeout, a 404 or 403 with no body to
+	 * say which) vouches for nothing: a conditional GET will.
+	 */
+	if (res[1].status != ST_OK)
+		return CACHE_UNCONFIRMED;
 	*src = res[1].obj;
-	if (res[1].status != ST_OK || !*dobj->source_etag || strcmp(dobj->variant, var) != 0)
-		return false;
 	http_unquote_etag(src->etag, bare, sizeof bare);
-	return strcmp(bare, dobj->source_etag) == 0;
+	return strcmp(bare, dobj->source_etag) == 0 ? CACHE_FRESH : CACHE_MISS;
 }
 
 /* A derivative: from the cache when fresh, else computed and kept. */
@@ -714,6 +734,7 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 			  .probed = PROBE_NEED_MORE,
 			  .deadline = clock_mono_ms() + app->cfg->s3.timeout_ms};
 	struct s3_object dobj, src;
+	enum cache_found found = CACHE_MISS;
 	struct image_meta m = {.vary_accept = p->fm == FM_AUTO};
 	char etag[HTTP_ETAG_LEN], var[32], inm[HTTP_ETAG_LEN];
 	enum status st;
@@ -745,26 +766,42 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 			goto out;
 		goto fresh; /* the original changed, and here it is */
 	}
-	if (app->cfg->server.derivative_cache &&
-	    cache_lookup(app, dkey.data, key, var, f.deadline, &cached, &dobj, &src, log)) {
+	if (app->cfg->server.derivative_cache)
+		found =
+		    cache_lookup(app, dkey.data, key, var, f.deadline, &cached, &dobj, &src, log);
+	if (found != CACHE_FRESH) {
+		/*
+		 * A miss: the original, whole. A derivative the HEAD could not
+		 * vouch for: a conditional GET, which S3 answers 304 when the
+		 * original is still the derivative's source, else with the new one.
+		 */
+		if (found == CACHE_UNCONFIRMED)
+			snprintf(inm, sizeof inm, "\"%s\"", dobj.source_etag);
+		st = get_original(&f, key, found == CACHE_UNCONFIRMED ? inm : NULL, NULL, log,
+				  detail);
+		if (st == ST_NOT_MODIFIED && found == CACHE_UNCONFIRMED) {
+			found = CACHE_FRESH;
+			src = f.obj;
+		} else if (st != ST_OK) {
+			goto out;
+		}
+	}
+	if (found == CACHE_FRESH) {
 		/* The original is the one the derivative was made from. */
 		snprintf(inm, sizeof inm, "\"%s\"", dobj.source_etag);
 		http_derived_etag(inm, canon.data, var, etag);
 		m.type = dobj.content_type;
 		m.length = (long long)cached.data.len;
 		m.etag = etag;
-		/* S3 sends Last-Modified with a HEAD; not every S3-compatible store does. */
-		m.last_modified = *src.last_modified ? src.last_modified : dobj.source_last_modified;
+		/* S3 sends Last-Modified with a HEAD or 304; not every S3-compatible store does. */
+		m.last_modified =
+		    *src.last_modified ? src.last_modified : dobj.source_last_modified;
 		m.cache = log->cache = "hit";
 		if (!answer_not_modified(app, resp, &m))
 			send_image(app, resp, &m, cached.data.data, cached.data.len);
 		st = ST_OK;
 		goto out;
 	}
-	/* A miss, or a derivative of another version of the original. */
-	st = get_original(&f, key, NULL, NULL, log, detail);
-	if (st != ST_OK)
-		goto out;
 fresh:
 	http_derived_etag(f.obj.etag, canon.data, var, etag);
 	m.etag = etag;
