@@ -20,6 +20,8 @@ key names the file served, where a mode serves one:
                           fewer bytes than Content-Length
   /bucket/reset/NAME      headers and half of NAME's body, then a reset
                           (SO_LINGER 0 close: RST)
+                          (these four break a body: a HEAD, which has none,
+                          gets NAME's headers, a whole answer)
   /bucket/redirect301/... 301 PermanentRedirect (S3's XML, Location: elsewhere)
   /bucket/redirect307/... 307 TemporaryRedirect (likewise)
   /bucket/garbageNNN/...  status NNN with a body that is not S3's XML
@@ -34,8 +36,8 @@ key names the file served, where a mode serves one:
 Any mode followed by xN (fail503x2, shortx1, expiredx1...) applies to the
 first N requests of that key only; later ones are served NAME.
 "Half" is half of NAME's bytes, rounded down. Anything else is served from
-DIR (404 NoSuchKey if absent), with the ETag "fake-etag" (If-None-Match
-with it gets 304); PUT stores into DIR, keeping its x-amz-meta-* headers
+DIR (404 NoSuchKey if absent), with an ETag that changes when the file
+does ("fake-SIZE-MTIME"; If-None-Match with it gets 304); PUT stores into DIR, keeping its x-amz-meta-* headers
 beside the object. Every request is logged as one line
 "PEER_PORT METHOD PATH STATUS" to the log file (STATUS is the code sent, or
 the mode's name for one that sends none or breaks off), so tests can count
@@ -71,9 +73,17 @@ counts = {}
 lock = threading.Lock()
 # Modes whose key names a file to serve after the prefix.
 SERVING = ("slow", "hangheaders", "stallbody", "short", "reset", "head503", "cache503")
+# Those of them that break a body off.
+BREAKING = ("hangheaders", "stallbody", "short", "reset")
 DELAY = int(os.environ.get("FAKES3_DELAY_MS", "0")) / 1000.0
 MODES = SERVING + ("always503", "always500", "denied", "forbidden", "redirect301",
                    "redirect307", "html", "expired", "hang")
+
+
+def etag(fpath):
+    """The file's ETag, quoted: a new one whenever the file is rewritten."""
+    st = os.stat(fpath)
+    return '"fake-%x-%x"' % (st.st_size, st.st_mtime_ns)
 
 
 def error_xml(code, message, extra=""):
@@ -113,13 +123,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def object_headers(self, name, body):
+    def object_headers(self, fpath, name, body):
         """Status line and headers of a 200 for the file, as send() writes them."""
         self.send_response(200)
         self.send_header("Content-Type", "image/jpeg" if name.endswith(".jpg")
                          else "application/octet-stream")
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("ETag", '"fake-etag"')
+        self.send_header("ETag", etag(fpath))
         self.end_headers()
         self.wfile.flush()
 
@@ -128,7 +138,7 @@ class Handler(BaseHTTPRequestHandler):
         with open(fpath, "rb") as f:
             body = f.read()
         self.record(first)
-        self.object_headers(name, body)
+        self.object_headers(fpath, name, body)
         if first == "hangheaders":
             time.sleep(3600)
             return
@@ -218,17 +228,18 @@ class Handler(BaseHTTPRequestHandler):
         fpath = os.path.join(ROOT, name)
         if not os.path.isfile(fpath):
             return self.send(404, error_xml("NoSuchKey", "The specified key does not exist."))
-        if mode in ("hangheaders", "stallbody", "short", "reset"):
+        if mode in BREAKING and self.command != "HEAD":
             return self.broken(mode, fpath, name)
-        if self.headers.get("If-None-Match") == '"fake-etag"':
+        tag = etag(fpath)
+        if self.headers.get("If-None-Match") == tag:
             self.record(304)
             self.send_response(304)
-            self.send_header("ETag", '"fake-etag"')
+            self.send_header("ETag", tag)
             self.end_headers()
             return
         with open(fpath, "rb") as f:
             body = f.read()
-        extra = {"ETag": '"fake-etag"', "Last-Modified": "Tue, 01 Sep 2026 10:00:00 GMT"}
+        extra = {"ETag": tag, "Last-Modified": "Tue, 01 Sep 2026 10:00:00 GMT"}
         if os.path.exists(fpath + ".meta"):
             with open(fpath + ".meta") as f:
                 extra.update(json.load(f))
