@@ -769,14 +769,14 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 	if (app->cfg->server.derivative_cache)
 		found =
 		    cache_lookup(app, dkey.data, key, var, f.deadline, &cached, &dobj, &src, log);
+	if (found != CACHE_MISS)
+		snprintf(inm, sizeof inm, "\"%s\"", dobj.source_etag);
 	if (found != CACHE_FRESH) {
 		/*
 		 * A miss: the original, whole. A derivative the HEAD could not
 		 * vouch for: a conditional GET, which S3 answers 304 when the
 		 * original is still the derivative's source, else with the new one.
 		 */
-		if (found == CACHE_UNCONFIRMED)
-			snprintf(inm, sizeof inm, "\"%s\"", dobj.source_etag);
 		st = get_original(&f, key, found == CACHE_UNCONFIRMED ? inm : NULL, NULL, log,
 				  detail);
 		if (st == ST_NOT_MODIFIED && found == CACHE_UNCONFIRMED) {
@@ -788,7 +788,6 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 	}
 	if (found == CACHE_FRESH) {
 		/* The original is the one the derivative was made from. */
-		snprintf(inm, sizeof inm, "\"%s\"", dobj.source_etag);
 		http_derived_etag(inm, canon.data, var, etag);
 		m.type = dobj.content_type;
 		m.length = (long long)cached.data.len;

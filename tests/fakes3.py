@@ -34,7 +34,8 @@ key names the file served, where a mode serves one:
                           resized/CANON/cache503/NAME) gets 503 SlowDown
 
 Any mode followed by xN (fail503x2, shortx1, expiredx1...) applies to the
-first N requests of that key only; later ones are served NAME.
+first N GETs of that key only, and apart from them to its first N HEADs;
+later ones are served NAME.
 "Half" is half of NAME's bytes, rounded down. Anything else is served from
 DIR (404 NoSuchKey if absent), with an ETag that changes when the file
 does ("fake-SIZE-MTIME"; If-None-Match with it gets 304); PUT stores into DIR, keeping its x-amz-meta-* headers
