@@ -913,6 +913,7 @@ start_fakes3() {
 	local i
 	mkdir -p "$T/objects"
 	FAKE_REQUESTS=$T/fakes3.requests
+	: >>"$FAKE_REQUESTS" # fake_mark before the first request
 	start_bg fakes3 "$PY" "$TESTS_DIR/fakes3.py" "$T/fakes3.port" "$T/objects" "$FAKE_REQUESTS"
 	for i in $(seq 100); do [ -s "$T/fakes3.port" ] && break; sleep 0.1; done
 	[ -s "$T/fakes3.port" ] || bail_out "fakes3.py did not start"
