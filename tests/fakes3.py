@@ -38,14 +38,15 @@ first N GETs of that key only, and apart from them to its first N HEADs;
 later ones are served NAME.
 "Half" is half of NAME's bytes, rounded down. Anything else is served from
 DIR (404 NoSuchKey if absent), with an ETag that changes when the file
-does ("fake-SIZE-MTIME"; If-None-Match with it gets 304); PUT stores into DIR, keeping its x-amz-meta-* headers
-beside the object. Every request is logged as one line
-"PEER_PORT METHOD PATH STATUS" to the log file (STATUS is the code sent, or
-the mode's name for one that sends none or breaks off), so tests can count
-attempts and distinct connections (keep-alive reuse). With FAKES3_LONG_LOG=1
-in the environment two fields follow: the access key id of the signature
-("-" if none) and the time of the answer (Unix seconds, with milliseconds),
-so tests see which credentials signed and the waits between attempts.
+does ("fake-SIZE-MTIME"; If-None-Match with it gets 304); PUT stores into
+DIR, keeping its x-amz-meta-* headers beside the object. Every request is
+logged as one line "PEER_PORT METHOD PATH STATUS" to the log file (STATUS
+is the code sent, or the mode's name for one that sends none or breaks
+off), so tests can count attempts and distinct connections (keep-alive
+reuse). With FAKES3_LONG_LOG=1 in the environment two fields follow: the
+access key id of the signature ("-" if none) and the time of the answer
+(Unix seconds, with milliseconds), so tests see which credentials signed
+and the waits between attempts.
 
 With FAKES3_DELAY_MS=N in the environment every GET and HEAD is answered
 N ms late, as a distant S3 would be.
