@@ -12,12 +12,14 @@
  * max_width, or anything that is not a recognised image, passes through as
  * it arrives; a wider one is collected and downscaled like ?w=max_width.
  *
- * A derivative (parameters) is looked up in the cache first. Its freshness
- * check costs one conditional GET of the original, If-None-Match: the
- * source ETag stored with the derivative. S3 answers 304 when the original
- * is unchanged (a hit: the derivative is served without decoding), or 200
- * with the new original, which is then transformed: a changed original is
- * never served through its old derivative.
+ * A derivative (parameters) is looked up in the cache, and at the same
+ * time the original's current ETag is asked for (a HEAD): a hit costs one
+ * round trip. When the source ETag stored with the derivative is the
+ * original's current one, the derivative is served without decoding;
+ * otherwise the original is fetched and transformed: a changed original
+ * is never served through its old derivative. A HEAD that fails leaves
+ * the check to a conditional GET of the original (304: the derivative is
+ * served), and a miss does not wait for the HEAD at all.
  */
 #include "handler.h"
 
@@ -631,7 +633,7 @@ static enum status serve_original(const struct app *app, struct response *resp, 
 	return st;
 }
 
-/* Collects a derivative from the cache; false on a miss or any failure. */
+/* A derivative read from the cache: all of it, up to limit bytes. */
 struct collected {
 	struct buf data;
 	long long limit;
@@ -659,23 +661,58 @@ static int collect_restart(void *ctx)
 	return 0;
 }
 
-static bool cache_get(const struct app *app, const char *dkey, long long deadline,
-		      struct collected *c, struct s3_object *obj, struct reqlog *log)
+/* What the cache holds for a request, as far as one round trip can tell. */
+enum cache_found {
+	CACHE_MISS,        /* nothing usable, or made from another version of the original */
+	CACHE_FRESH,       /* made from the original as it is now */
+	CACHE_UNCONFIRMED, /* usable if the original is unchanged: the HEAD failed */
+};
+
+/*
+ * Reads the derivative at dkey from the cache and, at the same time, the
+ * headers of its original at key (a HEAD): both answers arrive in about
+ * one round trip. A derivative is usable when this pipeline and variant
+ * made it; the HEAD's ETag then says whether its source is the original
+ * as it is now. Once the derivative is known missing or unreadable the
+ * HEAD is stopped: the original must be read whole anyway, and a HEAD
+ * that hangs or fails must not hold up or fail that read. *dobj holds the
+ * derivative's headers, *src the original's when the HEAD answered.
+ */
+static enum cache_found cache_lookup(const struct app *app, const char *dkey, const char *key,
+				     const char *var, long long deadline, struct collected *c,
+				     struct s3_object *dobj, struct s3_object *src,
+				     struct reqlog *log)
 {
 	struct s3_sink sink = {collect_head, collect_data, collect_restart, c, ST_S3_ERROR};
-	struct s3_op op = {.method = "GET", .key = dkey, .sink = &sink, .deadline = deadline};
-	struct s3_result res;
-	enum status st = s3_request(app->s3, &op, &res);
+	struct s3_op ops[2] = {
+	    {.method = "GET", .key = dkey, .sink = &sink, .deadline = deadline, .lead = true},
+	    {.method = "HEAD", .key = key, .deadline = deadline},
+	};
+	struct s3_result res[2];
+	char bare[160];
 
-	log->s3_ms += res.ms;
-	if (st == ST_OK) {
-		*obj = res.obj;
-		return true;
+	s3_request_all(app->s3, ops, res, 2);
+	/* The two ran side by side: S3 was waited on for the longer one. */
+	log->s3_ms += res[0].ms > res[1].ms ? res[0].ms : res[1].ms;
+	if (res[0].status != ST_OK) {
+		if (res[0].status != ST_NOT_FOUND)
+			log_msg("warning",
+				"derivative cache read failed (S3 %ld %s): computing afresh",
+				res[0].http_status, res[0].code[0] ? res[0].code : "-");
+		return CACHE_MISS;
 	}
-	if (st != ST_NOT_FOUND)
-		log_msg("warning", "derivative cache read failed (S3 %ld %s): computing afresh",
-			res.http_status, res.code[0] ? res.code : "-");
-	return false;
+	*dobj = res[0].obj;
+	if (!*dobj->source_etag || strcmp(dobj->variant, var) != 0)
+		return CACHE_MISS;
+	/*
+	 * A HEAD that failed (a 503, a timeout, a 404 or 403 with no body to
+	 * say which) vouches for nothing: a conditional GET will.
+	 */
+	if (res[1].status != ST_OK)
+		return CACHE_UNCONFIRMED;
+	*src = res[1].obj;
+	http_unquote_etag(src->etag, bare, sizeof bare);
+	return strcmp(bare, dobj->source_etag) == 0 ? CACHE_FRESH : CACHE_MISS;
 }
 
 /* A derivative: from the cache when fresh, else computed and kept. */
@@ -696,11 +733,11 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 			  .collect_only = true,
 			  .probed = PROBE_NEED_MORE,
 			  .deadline = clock_mono_ms() + app->cfg->s3.timeout_ms};
-	struct s3_object dobj;
+	struct s3_object dobj, src;
+	enum cache_found found = CACHE_MISS;
 	struct image_meta m = {.vary_accept = p->fm == FM_AUTO};
 	char etag[HTTP_ETAG_LEN], var[32], inm[HTTP_ETAG_LEN];
 	enum status st;
-	bool hit_candidate = false;
 
 	if (p->fm == FM_AUTO && params_accepts_webp(accept))
 		p->fm = FM_WEBP;
@@ -729,31 +766,41 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 			goto out;
 		goto fresh; /* the original changed, and here it is */
 	}
-	if (app->cfg->server.derivative_cache &&
-	    cache_get(app, dkey.data, f.deadline, &cached, &dobj, log)) {
-		/* Made by this pipeline and settings, from some version of the original? */
-		hit_candidate = *dobj.source_etag && strcmp(dobj.variant, var) == 0;
-		if (hit_candidate)
-			snprintf(inm, sizeof inm, "\"%s\"", dobj.source_etag);
+	if (app->cfg->server.derivative_cache)
+		found =
+		    cache_lookup(app, dkey.data, key, var, f.deadline, &cached, &dobj, &src, log);
+	if (found != CACHE_MISS)
+		snprintf(inm, sizeof inm, "\"%s\"", dobj.source_etag);
+	if (found != CACHE_FRESH) {
+		/*
+		 * A miss: the original, whole. A derivative the HEAD could not
+		 * vouch for: a conditional GET, which S3 answers 304 when the
+		 * original is still the derivative's source, else with the new one.
+		 */
+		st = get_original(&f, key, found == CACHE_UNCONFIRMED ? inm : NULL, NULL, log,
+				  detail);
+		if (st == ST_NOT_MODIFIED && found == CACHE_UNCONFIRMED) {
+			found = CACHE_FRESH;
+			src = f.obj;
+		} else if (st != ST_OK) {
+			goto out;
+		}
 	}
-	st = get_original(&f, key, hit_candidate ? inm : NULL, NULL, log, detail);
-	if (st == ST_NOT_MODIFIED && hit_candidate) {
-		/* S3 says the original is the one the derivative was made from. */
+	if (found == CACHE_FRESH) {
+		/* The original is the one the derivative was made from. */
 		http_derived_etag(inm, canon.data, var, etag);
 		m.type = dobj.content_type;
 		m.length = (long long)cached.data.len;
 		m.etag = etag;
-		/* S3 sends Last-Modified with a 304; not every S3-compatible store does. */
+		/* S3 sends Last-Modified with a HEAD or 304; not every S3-compatible store does. */
 		m.last_modified =
-		    *f.obj.last_modified ? f.obj.last_modified : dobj.source_last_modified;
+		    *src.last_modified ? src.last_modified : dobj.source_last_modified;
 		m.cache = log->cache = "hit";
 		if (!answer_not_modified(app, resp, &m))
 			send_image(app, resp, &m, cached.data.data, cached.data.len);
 		st = ST_OK;
 		goto out;
 	}
-	if (st != ST_OK)
-		goto out;
 fresh:
 	http_derived_etag(f.obj.etag, canon.data, var, etag);
 	m.etag = etag;

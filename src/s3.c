@@ -1,5 +1,10 @@
 /*
- * s3.c - GetObject and PutObject over one reused libcurl handle (see s3.h).
+ * s3.c - GetObject, HeadObject and PutObject over libcurl (see s3.h).
+ *
+ * Every transfer runs on the client's one multi handle, so all of them
+ * share its cache of kept-alive connections, and several operations can be
+ * in flight at once in the calling thread (s3_request_all). Each
+ * operation goes through its attempts on its own easy handle of a small pool.
  *
  * Each attempt signs afresh (the timestamp is part of the signature), runs
  * the transfer with the time left before the deadline, and classifies the
@@ -30,8 +35,9 @@
 struct s3_client {
 	const struct cfg_s3 *cfg;
 	struct creds_provider *creds;
-	CURL *curl;
-	CURLSH *share; /* the process's connection cache; NULL: the handle's own */
+	CURLM *multi;
+	CURL *easy[S3_CONCURRENT_MAX];
+	CURLSH *share; /* the process's connection cache; NULL: the handles' own */
 	unsigned int seed;
 };
 
@@ -96,21 +102,23 @@ struct attempt {
 
 enum outcome { DONE, RETRY, FAIL };
 
-struct s3_client *s3_client_new(const struct cfg_s3 *cfg, struct creds_provider *creds,
-				void *share)
+struct s3_client *s3_client_new(const struct cfg_s3 *cfg, struct creds_provider *creds, void *share)
 {
 	struct s3_client *c = xcalloc(1, sizeof *c);
 	c->cfg = cfg;
 	c->creds = creds;
 	c->share = share ? ((struct share *)share)->sh : NULL;
-	c->curl = curl_easy_init();
-	if (!c->curl) {
-		free(c);
+	c->multi = curl_multi_init();
+	bool ok = c->multi != NULL;
+	for (size_t i = 0; i < S3_CONCURRENT_MAX; i++)
+		ok = (c->easy[i] = curl_easy_init()) != NULL && ok;
+	if (!ok) {
+		s3_client_free(c);
 		return NULL;
 	}
 	/* Each thread's client its own jitter. */
-	c->seed = (unsigned int)time(NULL) ^ ((unsigned int)getpid() << 16) ^
-		  (unsigned int)(uintptr_t)c;
+	c->seed =
+	    (unsigned int)time(NULL) ^ ((unsigned int)getpid() << 16) ^ (unsigned int)(uintptr_t)c;
 	return c;
 }
 
@@ -118,7 +126,9 @@ void s3_client_free(struct s3_client *c)
 {
 	if (!c)
 		return;
-	curl_easy_cleanup(c->curl);
+	for (size_t i = 0; i < S3_CONCURRENT_MAX; i++)
+		curl_easy_cleanup(c->easy[i]);
+	curl_multi_cleanup(c->multi);
 	free(c);
 }
 
@@ -320,14 +330,15 @@ static enum outcome classify(struct s3_client *c, CURLcode rc, struct attempt *a
 	}
 }
 
-static void setup_handle(struct s3_client *c, const struct s3_op *op, const char *url,
+static void setup_handle(struct s3_client *c, CURL *h, const struct s3_op *op, const char *url,
 			 struct curl_slist *hdrs, struct attempt *a, long long remaining)
 {
-	CURL *h = c->curl;
 	curl_easy_reset(h);
 	if (c->share)
 		curl_easy_setopt(h, CURLOPT_SHARE, c->share);
 	curl_easy_setopt(h, CURLOPT_URL, url);
+	if (strcmp(op->method, "HEAD") == 0)
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	if (strcmp(op->method, "PUT") == 0) {
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, op->body);
@@ -371,65 +382,204 @@ static long backoff_ms(struct s3_client *c, int attempt)
 	return cap / 2 + (long)(rand_r(&c->seed) % (unsigned long)(cap / 2 + 1));
 }
 
-enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_result *res)
-{
-	struct buf url = BUF_INIT, host = BUF_INIT, uri = BUF_INIT;
-	long long start = clock_mono_ms();
-	long long deadline = op->deadline ? op->deadline : start + c->cfg->timeout_ms;
-	enum status st = ST_S3_ERROR;
-	char payload_hash[SHA256_HEX_LEN + 1] = SIGV4_EMPTY_SHA256;
+/* One operation on its way through its attempts. */
+struct run {
+	const struct s3_op *op;
+	struct s3_result *res;
+	CURL *h;
+	struct buf url, host, uri;
+	char payload_hash[SHA256_HEX_LEN + 1];
+	long long start, deadline;
+	long long next_at; /* when the next attempt may start */
+	int tries;         /* attempts begun or given up before beginning */
+	bool running, done;
+	struct attempt a;
+	struct curl_slist *hdrs;
+};
 
+static void run_init(struct s3_client *c, struct run *r, const struct s3_op *op,
+		     struct s3_result *res, CURL *h, long long now)
+{
+	memset(r, 0, sizeof *r);
 	memset(res, 0, sizeof *res);
+	r->op = op;
+	r->res = res;
+	r->h = h;
+	r->start = r->next_at = now;
+	r->deadline = op->deadline ? op->deadline : now + c->cfg->timeout_ms;
+	res->status = ST_S3_ERROR;
+	snprintf(r->payload_hash, sizeof r->payload_hash, "%s", SIGV4_EMPTY_SHA256);
 	if (op->body) {
 		unsigned char d[SHA256_LEN];
 		crypto_sha256(op->body, op->body_len, d);
-		crypto_hex(d, SHA256_LEN, payload_hash);
+		crypto_hex(d, SHA256_LEN, r->payload_hash);
 	}
-	s3_build_url(c->cfg, op->key, &url, &host, &uri);
-	for (int i = 0; i <= c->cfg->retries; i++) {
-		long long remaining = deadline - clock_mono_ms();
-		if (remaining <= 0) {
-			if (!res->code[0])
-				snprintf(res->code, sizeof res->code, "deadline passed");
-			st = ST_S3_TIMEOUT;
-			break;
-		}
-		struct creds cr;
-		if (!creds_take(c->creds, time(NULL), (long)remaining, &cr, res->detail,
-				sizeof res->detail)) {
-			snprintf(res->code, sizeof res->code, "NoCredentials");
-			st = ST_S3_ERROR;
-			break;
-		}
-		/* Fetching credentials may have taken time of its own. */
-		remaining = deadline - clock_mono_ms();
-		if (remaining <= 0) {
-			creds_release(&cr);
-			st = ST_S3_TIMEOUT;
-			break;
-		}
-		struct attempt a = {.sink = op->sink, .obj = {.content_length = -1}};
-		struct curl_slist *hdrs = sign(c, op, &cr, host.data, uri.data, payload_hash);
+	s3_build_url(c->cfg, op->key, &r->url, &r->host, &r->uri);
+}
+
+static void run_end(struct run *r)
+{
+	r->done = true;
+	r->res->ms = (long)(clock_mono_ms() - r->start);
+	buf_free(&r->url);
+	buf_free(&r->host);
+	buf_free(&r->uri);
+}
+
+/* Signs and starts the next attempt, or ends the run when time is up. */
+static void run_start(struct s3_client *c, struct run *r)
+{
+	struct s3_result *res = r->res;
+	long long remaining = r->deadline - clock_mono_ms();
+
+	if (remaining <= 0) {
+		if (!res->code[0])
+			snprintf(res->code, sizeof res->code, "deadline passed");
+		res->status = ST_S3_TIMEOUT;
+		run_end(r);
+		return;
+	}
+	struct creds cr;
+	if (!creds_take(c->creds, time(NULL), (long)remaining, &cr, res->detail,
+			sizeof res->detail)) {
+		snprintf(res->code, sizeof res->code, "NoCredentials");
+		res->status = ST_S3_ERROR;
+		run_end(r);
+		return;
+	}
+	/* Fetching credentials may have taken time of its own. */
+	remaining = r->deadline - clock_mono_ms();
+	if (remaining <= 0) {
 		creds_release(&cr);
-		setup_handle(c, op, url.data, hdrs, &a, remaining);
-		res->attempts++;
-		CURLcode rc = curl_easy_perform(c->curl);
-		enum outcome o = classify(c, rc, &a, op->sink, res, &st);
-		res->body_started = a.body_started;
-		res->obj = a.obj;
-		curl_slist_free_all(hdrs);
-		buf_free(&a.error_body);
-		if (o != RETRY)
-			break;
-		long wait = backoff_ms(c, i);
-		if (i == c->cfg->retries || clock_mono_ms() + wait >= deadline)
-			break;
-		struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
-		nanosleep(&ts, NULL);
+		res->status = ST_S3_TIMEOUT;
+		run_end(r);
+		return;
 	}
-	res->ms = (long)(clock_mono_ms() - start);
-	buf_free(&url);
-	buf_free(&host);
-	buf_free(&uri);
-	return st;
+	r->a = (struct attempt){.sink = r->op->sink, .obj = {.content_length = -1}};
+	r->hdrs = sign(c, r->op, &cr, r->host.data, r->uri.data, r->payload_hash);
+	creds_release(&cr);
+	setup_handle(c, r->h, r->op, r->url.data, r->hdrs, &r->a, remaining);
+	res->attempts++;
+	r->tries++;
+	r->running = true;
+	curl_multi_add_handle(c->multi, r->h);
+}
+
+/* Takes the attempt's transfer off the multi handle and frees what it held. */
+static void attempt_end(struct s3_client *c, struct run *r)
+{
+	curl_multi_remove_handle(c->multi, r->h);
+	r->running = false;
+	curl_slist_free_all(r->hdrs);
+	r->hdrs = NULL;
+	buf_free(&r->a.error_body);
+}
+
+/* Stops a run whose result is no longer wanted, in flight or between attempts. */
+static void run_abandon(struct s3_client *c, struct run *r)
+{
+	if (r->running)
+		attempt_end(c, r);
+	r->res->status = ST_S3_ERROR;
+	snprintf(r->res->code, sizeof r->res->code, "abandoned");
+	run_end(r);
+}
+
+/* Judges a finished attempt: the run ends, or a retry waits its backoff. */
+static void run_finish(struct s3_client *c, struct run *r, CURLcode rc)
+{
+	struct s3_result *res = r->res;
+
+	enum outcome o = classify(c, rc, &r->a, r->op->sink, res, &res->status);
+	res->body_started = r->a.body_started;
+	res->obj = r->a.obj;
+	attempt_end(c, r);
+	if (o != RETRY) {
+		run_end(r);
+		return;
+	}
+	int i = r->tries - 1;
+	long wait = backoff_ms(c, i);
+	long long now = clock_mono_ms();
+	if (i == c->cfg->retries || now + wait >= r->deadline) {
+		run_end(r);
+		return;
+	}
+	r->next_at = now + wait;
+}
+
+/*
+ * A lead that ended other than ST_OK (an answer, or no attempt possible)
+ * makes the others pointless: they stop at once.
+ */
+static void stop_unneeded(struct s3_client *c, struct run *runs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!runs[i].done || !runs[i].op->lead || runs[i].res->status == ST_OK)
+			continue;
+		for (size_t j = 0; j < n; j++)
+			if (!runs[j].done)
+				run_abandon(c, &runs[j]);
+		return;
+	}
+}
+
+void s3_request_all(struct s3_client *c, const struct s3_op *ops, struct s3_result *res, size_t n)
+{
+	struct run runs[S3_CONCURRENT_MAX];
+	long long now = clock_mono_ms();
+
+	if (n > S3_CONCURRENT_MAX)
+		n = S3_CONCURRENT_MAX;
+	for (size_t i = 0; i < n; i++)
+		run_init(c, &runs[i], &ops[i], &res[i], c->easy[i], now);
+	for (;;) {
+		/* Start what is due, and find when the next waiting retry is. */
+		bool pending = false, running = false;
+		long long wake = 0;
+		now = clock_mono_ms();
+		for (size_t i = 0; i < n; i++)
+			if (!runs[i].done && !runs[i].running && runs[i].next_at <= now)
+				run_start(c, &runs[i]);
+		stop_unneeded(c, runs, n);
+		for (size_t i = 0; i < n; i++) {
+			struct run *r = &runs[i];
+			if (r->done)
+				continue;
+			pending = true;
+			running = running || r->running;
+			if (!r->running && (!wake || r->next_at < wake))
+				wake = r->next_at;
+		}
+		if (!pending)
+			break;
+		int still = 0;
+		curl_multi_perform(c->multi, &still);
+		CURLMsg *msg;
+		int queued;
+		bool finished = false;
+		while ((msg = curl_multi_info_read(c->multi, &queued))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			for (size_t i = 0; i < n; i++)
+				if (runs[i].running && runs[i].h == msg->easy_handle) {
+					run_finish(c, &runs[i], msg->data.result);
+					finished = true;
+				}
+		}
+		if (finished)
+			continue;
+		/* Sleep until a transfer has news, or a retry is due. */
+		long long until = wake ? wake - clock_mono_ms() : 1000;
+		if (until > 1000 || (!wake && running))
+			until = 1000;
+		if (until > 0)
+			curl_multi_poll(c->multi, NULL, 0, (int)until, NULL);
+	}
+}
+
+enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_result *res)
+{
+	s3_request_all(c, op, res, 1);
+	return res->status;
 }

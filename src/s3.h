@@ -1,9 +1,12 @@
 /*
- * s3.h - S3 GetObject and PutObject over libcurl, signed with SigV4.
+ * s3.h - S3 GetObject, HeadObject and PutObject over libcurl, signed with SigV4.
  *
- * One client per serving thread holds one curl easy handle; the threads'
- * handles share one connection cache, so connections to S3 are kept alive
- * and reused across requests. s3_request retries 500, 503 and
+ * A client belongs to one thread. It holds one curl multi handle; the
+ * threads' handles share one connection cache, so connections to S3 are
+ * kept alive and reused across requests. Up to
+ * S3_CONCURRENT_MAX operations can run at once (s3_request_all): a
+ * derivative's cache read and the check of its original cost one round
+ * trip, not two. Each operation retries 500, 503 and
  * connection failures with jittered exponential backoff while the request
  * deadline allows, but once body bytes have been handed to the sink only
  * if the sink can start over: by then the response may already be on its
@@ -46,9 +49,12 @@ struct s3_sink {
 	enum status stop; /* set by the sink before returning -1 */
 };
 
-/* One S3 operation: a GET into a sink, or a PUT from memory. */
+/* How many operations one s3_request_all runs at once. */
+#define S3_CONCURRENT_MAX 2
+
+/* One S3 operation: a GET into a sink, a HEAD (headers only), or a PUT from memory. */
 struct s3_op {
-	const char *method;            /* "GET" or "PUT" */
+	const char *method;            /* "GET", "HEAD" or "PUT" */
 	const char *key;               /* the full object key, unencoded */
 	struct s3_sink *sink;          /* GET */
 	const char *if_none_match;     /* GET: conditional (S3 answers 304), or NULL */
@@ -60,11 +66,13 @@ struct s3_op {
 	const char *variant;              /* PUT: stored as x-amz-meta-imgsvc-variant */
 	const char *source_last_modified; /* PUT: x-amz-meta-source-last-modified */
 	long long deadline; /* clock_mono_ms() by which it ends; 0: timeout_ms from now */
+	bool lead;          /* s3_request_all: the others are needed only if this one is ST_OK */
 };
 
 struct s3_result {
-	long http_status; /* of the last attempt; 0 if none got through */
-	char code[64];    /* S3 error code (NoSuchKey...), or a curl error */
+	enum status status; /* what s3_request returns */
+	long http_status;   /* of the last attempt; 0 if none got through */
+	char code[64];      /* S3 error code (NoSuchKey...), or a curl error */
 	int attempts;
 	long ms;              /* wall time of the whole exchange */
 	bool body_started;    /* the sink saw body bytes */
@@ -94,6 +102,17 @@ void s3_client_free(struct s3_client *c);
  * error status (ST_NOT_FOUND, ST_S3_ERROR, ST_S3_TIMEOUT).
  */
 enum status s3_request(struct s3_client *c, const struct s3_op *op, struct s3_result *res);
+
+/*
+ * Runs n operations (at most S3_CONCURRENT_MAX) at the same time, each
+ * with its own retries as s3_request's, and returns when all have ended;
+ * res[i].status is what s3_request would have returned for ops[i]. When
+ * an operation marked lead ends other than ST_OK, the others are stopped
+ * where they are (ST_S3_ERROR, code "abandoned"): a caller that has no
+ * use for them then does not wait for them. A HEAD has no body to read an
+ * error code from: a 403 on it is ST_S3_ERROR.
+ */
+void s3_request_all(struct s3_client *c, const struct s3_op *ops, struct s3_result *res, size_t n);
 
 /*
  * Builds the request URL and the canonical URI (what SigV4 signs) for key.

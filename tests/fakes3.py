@@ -20,6 +20,8 @@ key names the file served, where a mode serves one:
                           fewer bytes than Content-Length
   /bucket/reset/NAME      headers and half of NAME's body, then a reset
                           (SO_LINGER 0 close: RST)
+                          (these four break a body: a HEAD, which has none,
+                          gets NAME's headers, a whole answer)
   /bucket/redirect301/... 301 PermanentRedirect (S3's XML, Location: elsewhere)
   /bucket/redirect307/... 307 TemporaryRedirect (likewise)
   /bucket/garbageNNN/...  status NNN with a body that is not S3's XML
@@ -27,19 +29,27 @@ key names the file served, where a mode serves one:
   /bucket/html/...        200 text/html: a web page, not an object
   /bucket/expired/...     400 ExpiredToken
   /bucket/slow/NAME       waits 1 s, then serves NAME
+  /bucket/head503/NAME    503 SlowDown to every HEAD; a GET is served NAME
+  /bucket/cache503/NAME   serves NAME; a GET of a derivative of it (a key
+                          resized/CANON/cache503/NAME) gets 503 SlowDown
 
 Any mode followed by xN (fail503x2, shortx1, expiredx1...) applies to the
-first N requests of that key only; later ones are served NAME.
+first N GETs of that key only, and apart from them to its first N HEADs;
+later ones are served NAME.
 "Half" is half of NAME's bytes, rounded down. Anything else is served from
-DIR (404 NoSuchKey if absent), with the ETag "fake-etag" (If-None-Match
-with it gets 304); PUT stores into DIR, keeping its x-amz-meta-* headers
-beside the object. Every request is logged as one line
-"PEER_PORT METHOD PATH STATUS" to the log file (STATUS is the code sent, or
-the mode's name for one that sends none or breaks off), so tests can count
-attempts and distinct connections (keep-alive reuse). With FAKES3_LONG_LOG=1
-in the environment two fields follow: the access key id of the signature
-("-" if none) and the time of the answer (Unix seconds, with milliseconds),
-so tests see which credentials signed and the waits between attempts.
+DIR (404 NoSuchKey if absent), with an ETag that changes when the file
+does ("fake-SIZE-MTIME"; If-None-Match with it gets 304); PUT stores into
+DIR, keeping its x-amz-meta-* headers beside the object. Every request is
+logged as one line "PEER_PORT METHOD PATH STATUS" to the log file (STATUS
+is the code sent, or the mode's name for one that sends none or breaks
+off), so tests can count attempts and distinct connections (keep-alive
+reuse). With FAKES3_LONG_LOG=1 in the environment two fields follow: the
+access key id of the signature ("-" if none) and the time of the answer
+(Unix seconds, with milliseconds), so tests see which credentials signed
+and the waits between attempts.
+
+With FAKES3_DELAY_MS=N in the environment every GET and HEAD is answered
+N ms late, as a distant S3 would be.
 
 With MODE, every GET of a key without a mode prefix of its own (the
 derivative cache's keys too) gets that mode ("hang": an S3 that answers
@@ -64,9 +74,18 @@ LONG_LOG = os.environ.get("FAKES3_LONG_LOG") == "1"
 counts = {}
 lock = threading.Lock()
 # Modes whose key names a file to serve after the prefix.
-SERVING = ("slow", "hangheaders", "stallbody", "short", "reset")
+SERVING = ("slow", "hangheaders", "stallbody", "short", "reset", "head503", "cache503")
+# Those of them that break a body off.
+BREAKING = ("hangheaders", "stallbody", "short", "reset")
+DELAY = int(os.environ.get("FAKES3_DELAY_MS", "0")) / 1000.0
 MODES = SERVING + ("always503", "always500", "denied", "forbidden", "redirect301",
                    "redirect307", "html", "expired", "hang")
+
+
+def etag(fpath):
+    """The file's ETag, quoted: a new one whenever the file is rewritten."""
+    st = os.stat(fpath)
+    return '"fake-%x-%x"' % (st.st_size, st.st_mtime_ns)
 
 
 def error_xml(code, message, extra=""):
@@ -106,13 +125,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def object_headers(self, name, body):
+    def object_headers(self, fpath, name, body):
         """Status line and headers of a 200 for the file, as send() writes them."""
         self.send_response(200)
         self.send_header("Content-Type", "image/jpeg" if name.endswith(".jpg")
                          else "application/octet-stream")
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("ETag", '"fake-etag"')
+        self.send_header("ETag", etag(fpath))
         self.end_headers()
         self.wfile.flush()
 
@@ -121,7 +140,7 @@ class Handler(BaseHTTPRequestHandler):
         with open(fpath, "rb") as f:
             body = f.read()
         self.record(first)
-        self.object_headers(name, body)
+        self.object_headers(fpath, name, body)
         if first == "hangheaders":
             time.sleep(3600)
             return
@@ -139,6 +158,8 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.close()
 
     def do_GET(self):
+        if DELAY:
+            time.sleep(DELAY)
         path = self.path.split("?", 1)[0]
         # Originals may sit under "original-images/": the modes below look
         # past it, and the files are served from DIR without it.
@@ -146,9 +167,11 @@ class Handler(BaseHTTPRequestHandler):
         parts = path.split("/", 3)  # '', bucket, first, rest
         key = unquote("/".join(parts[2:])) if len(parts) > 2 else ""
         first = parts[2] if len(parts) > 2 else ""
+        # A HEAD counts apart: xN modes apply to the first N GETs, and to
+        # the first N HEADs.
         with lock:
-            counts[path] = counts.get(path, 0) + 1
-            n = counts[path]
+            counts[self.command, path] = counts.get((self.command, path), 0) + 1
+            n = counts[self.command, path]
         if "Authorization" not in self.headers or "x-amz-date" not in self.headers:
             return self.send(403, error_xml("AccessDenied", "unsigned request"))
         # MODExN: the mode for the first N requests of the key, then NAME.
@@ -163,6 +186,9 @@ class Handler(BaseHTTPRequestHandler):
             mode, name = DEFAULT_MODE, key
         if times is not None and n > times:
             mode = "serve"
+        if mode == "head503" and self.command == "HEAD" or \
+                first == "resized" and "/cache503/" in path and self.command == "GET":
+            return self.send(503, error_xml("SlowDown", "injected"))
         if mode.startswith("fail"):
             code = int(mode[4:7])
             return self.send(code, error_xml("SlowDown" if code == 503 else "InternalError",
@@ -204,17 +230,18 @@ class Handler(BaseHTTPRequestHandler):
         fpath = os.path.join(ROOT, name)
         if not os.path.isfile(fpath):
             return self.send(404, error_xml("NoSuchKey", "The specified key does not exist."))
-        if mode in SERVING and mode != "slow":
+        if mode in BREAKING and self.command != "HEAD":
             return self.broken(mode, fpath, name)
-        if self.headers.get("If-None-Match") == '"fake-etag"':
+        tag = etag(fpath)
+        if self.headers.get("If-None-Match") == tag:
             self.record(304)
             self.send_response(304)
-            self.send_header("ETag", '"fake-etag"')
+            self.send_header("ETag", tag)
             self.end_headers()
             return
         with open(fpath, "rb") as f:
             body = f.read()
-        extra = {"ETag": '"fake-etag"', "Last-Modified": "Tue, 01 Sep 2026 10:00:00 GMT"}
+        extra = {"ETag": tag, "Last-Modified": "Tue, 01 Sep 2026 10:00:00 GMT"}
         if os.path.exists(fpath + ".meta"):
             with open(fpath + ".meta") as f:
                 extra.update(json.load(f))

@@ -22,7 +22,9 @@
 #                $SAN_DIR (exported ASAN_OPTIONS log_path).
 #   S3           start_moto (signature checking on, IAM user + key + policy
 #                + bucket with the 4 free calls), start_moto_nocheck, aws_s3
-#                (the AWS CLI signed with the created key), upload_fixtures.
+#                (the AWS CLI signed with the created key), upload_fixtures;
+#                start_fakes3 and fake_mark / fake_since / fake_saw (what
+#                tests/fakes3.py was asked since a mark).
 #   imgsvc       write_config (an INI for this test), the web-server
 #                snippets rendered from lighttpd-conf/ and apache-conf/
 #                (only their variable lines rewritten), start_lighttpd,
@@ -912,10 +914,26 @@ start_fakes3() {
 	local i
 	mkdir -p "$T/objects"
 	FAKE_REQUESTS=$T/fakes3.requests
+	: >>"$FAKE_REQUESTS" # fake_mark before the first request
 	start_bg fakes3 "$PY" "$TESTS_DIR/fakes3.py" "$T/fakes3.port" "$T/objects" "$FAKE_REQUESTS"
 	for i in $(seq 100); do [ -s "$T/fakes3.port" ] && break; sleep 0.1; done
 	[ -s "$T/fakes3.port" ] || bail_out "fakes3.py did not start"
 	FAKE_URL=http://127.0.0.1:$(cat "$T/fakes3.port")
+}
+
+# fake_mark, then fake_since: the lines fakes3.py logged since the mark.
+fake_mark() { FAKE_MARK=$(wc -l <"$FAKE_REQUESTS"); }
+fake_since() { tail -n +$((FAKE_MARK + 1)) "$FAKE_REQUESTS"; }
+
+# fake_saw METHOD KEY N [STATUS]: fakes3.py saw N requests METHOD KEY (the
+# full key; answered STATUS) since the mark.
+fake_saw() {
+	local n
+	n=$(fake_since | grep -c " $1 /$BUCKET/$2 ${4:-}")
+	[ "$n" = "$3" ] && return 0
+	echo "S3 saw $n $1 of $2${4:+ answered $4}, expected $3; since the mark:"
+	fake_since
+	return 1
 }
 
 # --- transformations and the derivative cache (t02xx) -------------------------

@@ -52,18 +52,8 @@ start_lighttpd "$T/imgsvc.ini" 1
 
 # --- helpers -----------------------------------------------------------------------
 
-fake_mark() { FAKE_MARK=$(wc -l <"$FAKE_REQUESTS"); }
-fake_since() { tail -n +$((FAKE_MARK + 1)) "$FAKE_REQUESTS"; }
-
 # attempts_are KEY N: S3 saw N GETs of the original KEY since the mark.
-attempts_are() {
-	local n
-	n=$(fake_since | grep -c " GET /$BUCKET/$PREFIX$1 ")
-	[ "$n" = "$2" ] && return 0
-	echo "S3 saw $n GET(s) of $PREFIX$1, expected $2; since the mark:"
-	fake_since
-	return 1
-}
+attempts_are() { fake_saw GET "$PREFIX$1" "$2"; }
 
 # gaps_at_least KEY MS...: the waits between consecutive attempts at KEY,
 # by the fake's clock, are at least these.

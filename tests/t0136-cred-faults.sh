@@ -81,9 +81,6 @@ serve_with() {
 	[ -n "$WORKER" ] || bail_out "no imgsvc worker under lighttpd"
 }
 
-fake_mark() { FAKE_MARK=$(wc -l <"$FAKE_REQUESTS"); }
-fake_since() { tail -n +$((FAKE_MARK + 1)) "$FAKE_REQUESTS"; }
-
 # s3_signers_are KEY...: the access key ids of S3's requests since the mark.
 s3_signers_are() {
 	local got
