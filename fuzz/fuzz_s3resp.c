@@ -18,7 +18,7 @@
 #include <strings.h>
 
 #include "fuzz.h"
-#include "s3.h"
+#include "s3req.h"
 
 static void check_field(const char *name, const char *s, size_t cap)
 {

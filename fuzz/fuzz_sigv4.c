@@ -26,7 +26,7 @@
 
 #include "crypto.h"
 #include "fuzz.h"
-#include "s3.h"
+#include "s3req.h"
 #include "sigv4.h"
 
 #define MAX_HDRS 8

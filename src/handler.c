@@ -34,6 +34,7 @@
 #include <sys/uio.h>
 
 #include "auth.h"
+#include "config.h"
 #include "buf.h"
 #include "clock.h"
 #include "crypto.h"
@@ -44,7 +45,9 @@
 #include "path.h"
 #include "probe.h"
 #include "reqlog.h"
+#include "s3.h"
 #include "slots.h"
+#include "state.h"
 #ifdef HAVE_REDIS
 #include "redislimit.h"
 #endif

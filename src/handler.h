@@ -6,24 +6,9 @@
 
 #include <fcgiapp.h>
 
+#include "app.h"
 #include "buf.h"
-#include "config.h"
 #include "img.h"
-#include "s3.h"
-#include "state.h"
-
-struct redis_limiter;
-struct slots;
-
-/* What a serving thread's requests use: its own S3 client and Redis link,
- * the process's configuration, state and image slots. */
-struct app {
-	const struct cfg *cfg;
-	struct s3_client *s3;
-	struct state *state;         /* the host's shared state; NULL when none */
-	struct redis_limiter *redis; /* usage-plan counters in Redis; NULL when local */
-	struct slots *slots;         /* image_workers, host-wide with a state file */
-};
 
 /* A derivative to write to the cache once the response is finished. */
 struct deferred {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "s3.h"
+#include "s3req.h"
 #include "sigv4.h"
 
 void s3_build_url(const struct cfg_s3 *cfg, const char *key, struct buf *url, struct buf *host,

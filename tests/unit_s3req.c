@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "s3.h"
+#include "s3req.h"
 #include "unit.h"
 
 /* Parses one line from a heap copy of exactly its length. */
