@@ -38,6 +38,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "crypto.h"
+#include "failure.h"
 #include "http.h"
 #include "img.h"
 #include "json.h"
@@ -102,7 +103,7 @@ struct fetch {
 	enum probe_result probed;
 	bool judge_here;    /* the client's conditions are judged here, not by S3 */
 	long long deadline; /* of the S3 reads (see s3_op); 0: the GET's own */
-	const char *detail;
+	struct failure *fail; /* the request's: why a read or a transform failed */
 	struct s3_sink sink; /* ctx points back at this fetch */
 };
 
@@ -112,7 +113,7 @@ struct fetch {
  * (at most once a minute per process, so a Redis outage does not flood the
  * log).
  */
-static enum status admit(const struct app *app, const struct auth_key *who, long long *retry_after)
+static enum status admit(const struct app *app, const struct auth_key *who, struct failure *fail)
 {
 	const struct plan *plan = &app->cfg->plans[who->plan];
 	enum plan_verdict v = PLAN_ALLOW;
@@ -134,14 +135,14 @@ static enum status admit(const struct app *app, const struct auth_key *who, long
 					"usage-plan backend Redis unavailable (%s): failing %s",
 					err,
 					open ? "open (admitting)" : "closed (refusing with 503)");
-			*retry_after = open ? 0 : 1;
+			fail->retry_after = open ? 0 : 1;
 			return open ? ST_OK : ST_UNAVAILABLE;
 		}
 #endif
 	} else if (app->state) {
 		v = state_admit(app->state, who->name, plan, clock_wall_ms(), &retry);
 	}
-	*retry_after = retry;
+	fail->retry_after = retry;
 	return v == PLAN_ALLOW          ? ST_OK
 	       : v == PLAN_RATE_LIMITED ? ST_RATE_LIMITED
 					: ST_QUOTA_EXCEEDED;
@@ -286,20 +287,20 @@ static void send_body(struct response *r, const void *data, size_t len)
 		flush_body(r);
 }
 
-static void send_error(struct response *r, enum status st, const char *message,
-		       long long retry_after)
+static void send_error(struct response *r, const struct failure *fail)
 {
+	enum status st = fail->st;
 	struct buf body = BUF_INIT, h = BUF_INIT;
 	buf_puts(&body, "{\"message\":");
-	json_append_string(&body, message ? message : status_message(st));
+	json_append_string(&body, fail->message ? fail->message : status_message(st));
 	buf_puts(&body, "}\n");
 	put_header(&h, "Content-Type", "application/json");
 	buf_printf(&h, "Content-Length: %zu\r\n", body.len);
 	put_header(&h, "Cache-Control", "no-store");
 	if (st == ST_BAD_METHOD)
 		put_header(&h, "Allow", "GET, HEAD");
-	if (retry_after > 0)
-		buf_printf(&h, "Retry-After: %lld\r\n", retry_after);
+	if (fail->retry_after > 0)
+		buf_printf(&h, "Retry-After: %lld\r\n", fail->retry_after);
 	send_headers(r, status_http(st), status_reason(st), &h);
 	send_body(r, body.data, body.len);
 	buf_free(&body);
@@ -406,8 +407,12 @@ static void variant(const struct app *app, char *out, size_t len)
 static enum status check_source(struct fetch *f)
 {
 	const struct cfg_server *srv = &f->app->cfg->server;
-	return probe_admit(f->probed, &f->info, srv->formats, srv->max_source_pixels,
-			   f->obj.content_length, srv->max_source_bytes, &f->detail);
+	const char *why = NULL;
+	enum status st = probe_admit(f->probed, &f->info, srv->formats, srv->max_source_pixels,
+				     f->obj.content_length, srv->max_source_bytes, &why);
+	if (st != ST_OK)
+		failure_note(f->fail, why);
+	return st;
 }
 
 /* The ETag of an original downscaled to max_width: that of ?w=max_width. */
@@ -459,7 +464,7 @@ static int fetch_on_head(void *ctx, const struct s3_object *obj)
 	f->obj = *obj;
 	/* Refuse what is too large before reading any of it. */
 	if (f->collect_only && obj->content_length > f->app->cfg->server.max_source_bytes) {
-		f->detail = "source over max_source_bytes (Content-Length)";
+		failure_note(f->fail, "source over max_source_bytes (Content-Length)");
 		return stop(f, ST_TOO_LARGE);
 	}
 	/* One allocation for a source that will be collected whole. */
@@ -492,7 +497,7 @@ static int fetch_on_data(void *ctx, const void *data, size_t len)
 		return 0;
 	case MODE_CLAMP:
 		if ((long long)(f->data.len + len) > f->app->cfg->server.max_source_bytes) {
-			f->detail = "source over max_source_bytes";
+			failure_note(f->fail, "source over max_source_bytes");
 			return stop(f, ST_TOO_LARGE);
 		}
 		buf_append(&f->data, data, len);
@@ -515,15 +520,14 @@ static int fetch_on_restart(void *ctx)
 	buf_reset(&f->data);
 	f->mode = MODE_SNIFF;
 	f->probed = PROBE_NEED_MORE;
-	f->detail = NULL;
+	buf_reset(&f->fail->detail);
 	return 0;
 }
 
 /* Describes a failed S3 exchange for the log. */
-static void describe_s3(const struct s3_result *res, struct buf *detail)
+static void describe_s3(const struct s3_result *res, struct failure *fail)
 {
-	buf_reset(detail);
-	buf_printf(detail, "S3 %ld %s after %d attempt(s)%s%s", res->http_status,
+	failure_notef(fail, "S3 %ld %s after %d attempt(s)%s%s", res->http_status,
 		   res->code[0] ? res->code : "-", res->attempts, res->detail[0] ? ": " : "",
 		   res->detail);
 	if (strcmp(res->code, "AccessDenied") == 0)
@@ -538,7 +542,7 @@ static void describe_s3(const struct s3_result *res, struct buf *detail)
  * ST_NOT_MODIFIED with the object's headers in f->obj.
  */
 static enum status get_original(struct fetch *f, const char *key, const char *inm, const char *ims,
-				struct reqlog *log, struct buf *detail)
+				struct reqlog *log)
 {
 	struct s3_result res;
 	struct s3_op op = {.method = "GET", .key = key, .sink = &f->sink, .deadline = f->deadline};
@@ -552,10 +556,8 @@ static enum status get_original(struct fetch *f, const char *key, const char *in
 		f->obj = res.obj;
 	if (st == ST_OK && f->mode == MODE_SNIFF)
 		st = choose_mode(f, true); /* the object ended before the probe decided */
-	if (st != ST_OK && st != ST_NOT_MODIFIED && !f->detail) {
-		describe_s3(&res, detail);
-		f->detail = detail->data;
-	}
+	if (st != ST_OK && st != ST_NOT_MODIFIED)
+		describe_s3(&res, f->fail);
 	return st;
 }
 
@@ -572,7 +574,8 @@ static enum status transform_and_send(struct fetch *f, const struct params *p,
 	int slot = slots_acquire(f->app->slots, wait_until);
 	if (slot < 0) {
 		log->img_ms = (long)(clock_mono_ms() - t0);
-		f->detail = "no image slot came free before the deadline (timeout_ms): host busy";
+		failure_note(f->fail,
+			     "no image slot came free before the deadline (timeout_ms): host busy");
 		return ST_UNAVAILABLE;
 	}
 	long long t1 = clock_mono_ms(); /* img_ms is the work, not the wait */
@@ -581,7 +584,7 @@ static enum status transform_and_send(struct fetch *f, const struct params *p,
 
 	log->img_ms = (long)(clock_mono_ms() - t1);
 	if (st != ST_OK) {
-		f->detail = why;
+		failure_note(f->fail, why);
 		return st;
 	}
 	struct image_meta om = *m;
@@ -593,9 +596,13 @@ static enum status transform_and_send(struct fetch *f, const struct params *p,
 
 /* An original, streamed, or downscaled when wider than max_width. */
 static enum status serve_original(const struct app *app, struct response *resp, const char *key,
-				  struct reqlog *log, struct buf *detail)
+				  struct reqlog *log, struct failure *fail)
 {
-	struct fetch f = {.app = app, .resp = resp, .mode = MODE_SNIFF, .probed = PROBE_NEED_MORE};
+	struct fetch f = {.app = app,
+			  .resp = resp,
+			  .mode = MODE_SNIFF,
+			  .probed = PROBE_NEED_MORE,
+			  .fail = fail};
 	char etag[HTTP_ETAG_LEN];
 	/*
 	 * One strong tag, the form browsers send back, S3 judges exactly as we
@@ -606,7 +613,7 @@ static enum status serve_original(const struct app *app, struct response *resp, 
 	const char *forward =
 	    http_single_strong_etag(resp->if_none_match) ? resp->if_none_match : NULL;
 	f.judge_here = !forward && (resp->if_none_match || resp->if_modified_since);
-	enum status st = get_original(&f, key, forward, NULL, log, detail);
+	enum status st = get_original(&f, key, forward, NULL, log);
 
 	if (st == ST_NOT_MODIFIED && f.mode == MODE_SNIFF && f.probed == PROBE_OK) {
 		/* Judged here against the downscaled copy's ETag (choose_mode). */
@@ -630,8 +637,6 @@ static enum status serve_original(const struct app *app, struct response *resp, 
 		st = transform_and_send(&f, &p, &m, log, &out);
 		img_output_free(&out);
 	}
-	if (f.detail && st != ST_OK && !detail->len)
-		buf_puts(detail, f.detail);
 	buf_free(&f.data);
 	return st;
 }
@@ -722,7 +727,7 @@ static enum cache_found cache_lookup(const struct app *app, const char *dkey, co
 static enum status serve_derivative(const struct app *app, struct response *resp, const char *key,
 				    const char *rel, struct params *p,
 				    const struct params_limits *lim, const char *accept,
-				    struct reqlog *log, struct buf *detail, struct deferred *later)
+				    struct reqlog *log, struct failure *fail, struct deferred *later)
 {
 	struct buf canon = BUF_INIT, dkey = BUF_INIT;
 	struct collected cached = {BUF_INIT, app->cfg->server.max_source_bytes};
@@ -735,6 +740,7 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 			  .mode = MODE_SNIFF,
 			  .collect_only = true,
 			  .probed = PROBE_NEED_MORE,
+			  .fail = fail,
 			  .deadline = clock_mono_ms() + app->cfg->s3.timeout_ms};
 	struct s3_object dobj, src;
 	enum cache_found found = CACHE_MISS;
@@ -754,7 +760,7 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 	 * from: one bodyless conditional GET of the original settles it.
 	 */
 	if (http_derived_source(resp->if_none_match, canon.data, var, inm, sizeof inm)) {
-		st = get_original(&f, key, inm, NULL, log, detail);
+		st = get_original(&f, key, inm, NULL, log);
 		if (st == ST_NOT_MODIFIED) {
 			http_derived_etag(inm, canon.data, var, etag);
 			struct image_meta rm = {.etag = etag,
@@ -780,8 +786,7 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 		 * vouch for: a conditional GET, which S3 answers 304 when the
 		 * original is still the derivative's source, else with the new one.
 		 */
-		st = get_original(&f, key, found == CACHE_UNCONFIRMED ? inm : NULL, NULL, log,
-				  detail);
+		st = get_original(&f, key, found == CACHE_UNCONFIRMED ? inm : NULL, NULL, log);
 		if (st == ST_NOT_MODIFIED && found == CACHE_UNCONFIRMED) {
 			found = CACHE_FRESH;
 			src = f.obj;
@@ -823,8 +828,6 @@ fresh:
 		later->pending = true;
 	}
 out:
-	if (f.detail && st != ST_OK && !detail->len)
-		buf_puts(detail, f.detail);
 	buf_free(&f.data);
 	buf_free(&cached.data);
 	buf_free(&canon);
@@ -834,7 +837,8 @@ out:
 
 /* Prometheus metrics of the whole host, for the holder of the metrics key. */
 static enum status serve_metrics(const struct app *app, struct response *resp,
-				 const char *presented, const char *authorization, const char **why)
+				 const char *presented, const char *authorization,
+				 struct failure *fail)
 {
 	const struct auth_key *who;
 
@@ -844,7 +848,7 @@ static enum status serve_metrics(const struct app *app, struct response *resp,
 		presented = authorization + 7;
 
 	if (!app->cfg->metrics_keys.n || !app->state) {
-		*why = "Metrics are not enabled (see [metrics] in the configuration)";
+		fail->message = "Metrics are not enabled (see [metrics] in the configuration)";
 		return ST_NOT_FOUND;
 	}
 	if (auth_check(&app->cfg->metrics_keys, presented, &who) != AUTH_OK)
@@ -886,14 +890,14 @@ static const char *api_key(FCGX_Request *rq, bool *several)
 }
 
 static enum status serve_reserved(const struct app *app, struct response *resp, const char *path,
-				  FCGX_Request *rq, const char **why)
+				  FCGX_Request *rq, struct failure *fail)
 {
 	bool several;
 	const char *presented = api_key(rq, &several);
 	if (strcmp(path, PATH_RESERVED "metrics") == 0)
 		return several ? ST_FORBIDDEN
 			       : serve_metrics(app, resp, presented,
-					       FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), why);
+					       FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), fail);
 	if (strcmp(path, PATH_RESERVED "health") == 0) {
 		static const char body[] = "{\"status\":\"ok\"}\n";
 		struct buf h = BUF_INIT;
@@ -905,7 +909,7 @@ static enum status serve_reserved(const struct app *app, struct response *resp, 
 		buf_free(&h);
 		return ST_OK;
 	}
-	*why = "No such service path";
+	fail->message = "No such service path";
 	return ST_NOT_FOUND;
 }
 
@@ -949,15 +953,14 @@ void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *la
 	const char *presented = api_key(rq, &several_keys);
 	struct response resp = {.out = rq->out, .rq = rq};
 	struct reqlog log = {.method = method, .path = path, .s3_ms = -1, .img_ms = -1};
-	struct buf key = BUF_INIT, detail = BUF_INIT;
+	struct buf key = BUF_INIT;
+	struct failure fail = FAILURE_INIT;
 	struct params_limits lim = {(unsigned long)app->cfg->server.max_output_dimension,
 				    (int)app->cfg->server.quality};
 	struct params params;
 	const struct auth_key *who = NULL;
-	const char *why = NULL;
 	char perr[160];
 	enum status st;
-	long long retry_after = 0;
 
 	memset(later, 0, sizeof *later);
 	if (!method || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)) {
@@ -968,24 +971,24 @@ void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *la
 	resp.if_none_match = header(rq, "HTTP_IF_NONE_MATCH");
 	resp.if_modified_since = header(rq, "HTTP_IF_MODIFIED_SINCE");
 	if (path && strncmp(path, PATH_RESERVED, strlen(PATH_RESERVED)) == 0) {
-		st = serve_reserved(app, &resp, path, rq, &why);
+		st = serve_reserved(app, &resp, path, rq, &fail);
 		goto done;
 	}
 	if (has_encoded_nul(uri)) {
 		st = ST_BAD_REQUEST;
-		why = "Path contains a control character";
+		fail.message = "Path contains a control character";
 		goto done;
 	}
-	st = path_to_key(path, app->cfg->s3.originals_prefix, &key, &why);
+	st = path_to_key(path, app->cfg->s3.originals_prefix, &key, &fail.message);
 	if (st != ST_OK)
 		goto done;
 	if (!params_parse(query, &lim, &params, perr, sizeof perr)) {
 		st = ST_BAD_REQUEST;
-		why = perr;
+		fail.message = perr;
 		goto done;
 	}
 	if (several_keys) {
-		log.detail = "more than one X-API-Key header";
+		failure_note(&fail, "more than one X-API-Key header");
 		st = ST_FORBIDDEN;
 		goto done;
 	}
@@ -993,53 +996,51 @@ void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *la
 	case AUTH_OK:
 		break;
 	case AUTH_MISSING:
-		log.detail = "no API key";
+		failure_note(&fail, "no API key");
 		st = ST_FORBIDDEN;
 		goto done;
 	case AUTH_UNKNOWN:
-		log.detail = "unknown API key";
+		failure_note(&fail, "unknown API key");
 		st = ST_FORBIDDEN;
 		goto done;
 	case AUTH_DISABLED:
 		log.key_name = who->name;
-		log.detail = "disabled API key";
+		failure_note(&fail, "disabled API key");
 		st = ST_FORBIDDEN;
 		goto done;
 	}
 	log.key_name = who->name;
 	if (who->plan >= 0) {
-		st = admit(app, who, &retry_after);
+		st = admit(app, who, &fail);
 		if (st != ST_OK)
 			goto done;
 	}
 	log.s3_ms = 0;
 	if (params_is_identity(&params, &lim))
-		st = serve_original(app, &resp, key.data, &log, &detail);
+		st = serve_original(app, &resp, key.data, &log, &fail);
 	else
 		st = serve_derivative(app, &resp, key.data, path + 1, &params, &lim,
-				      FCGX_GetParam("HTTP_ACCEPT", rq->envp), &log, &detail, later);
-	if (detail.len)
-		log.detail = detail.data;
+				      FCGX_GetParam("HTTP_ACCEPT", rq->envp), &log, &fail, later);
 done:
 	if (st == ST_NOT_MODIFIED && !resp.head_sent)
 		st = ST_INTERNAL; /* every 304 is sent where it is decided */
 	/* Nothing written yet (an original under STAGE_MAX): the error status still can be. */
 	if (st != ST_OK && resp.head_sent && !resp.committed)
 		take_back(&resp);
+	fail.st = st;
 	if (st != ST_OK && !resp.head_sent)
-		send_error(&resp, st, why, retry_after);
-	if (!log.detail && why)
-		log.detail = why;
+		send_error(&resp, &fail);
 	bool aborted = st != ST_OK && resp.code == 200;
 	if (aborted) {
 		/* Too late for an error status: the client sees a short body. */
 		struct buf late = BUF_INIT;
+		const char *reason = failure_reason(&fail);
 		buf_printf(&late, "failed after the response started (%d): %s", status_http(st),
-			   log.detail ? log.detail : status_message(st));
-		buf_free(&detail);
-		detail = late;
-		log.detail = detail.data;
+			   reason ? reason : status_message(st));
+		buf_free(&fail.detail);
+		fail.detail = late;
 	}
+	log.detail = failure_reason(&fail);
 	if (later->pending && (resp.code != 200 || st != ST_OK))
 		handle_deferred_free(later);
 	flush_body(&resp);
@@ -1064,7 +1065,7 @@ done:
 		state_record(app->state, &r);
 	}
 	buf_free(&key);
-	buf_free(&detail);
+	failure_free(&fail);
 }
 
 void handle_deferred(const struct app *app, struct deferred *later)

@@ -32,7 +32,7 @@ struct probe_info {
 enum probe_result probe_image(const unsigned char *p, size_t len, struct probe_info *info);
 
 /*
- * Whether a probed source may be decoded (the limits of SPEC §3, checked
+ * Whether a probed source may be decoded (the configured limits, checked
  * before GraphicsMagick sees a byte): r is PROBE_OK for an allowed format
  * (formats holds a bit 1 << format for each), width x height is at most
  * max_pixels, and bytes (-1 when unknown) is at most max_bytes. Returns

@@ -1,5 +1,5 @@
 /*
- * reqlog.h - the one log line per request (SPEC §8), and other log lines.
+ * reqlog.h - the one log line per request, and other log lines.
  *
  * Lines go to stderr, which every supported web server keeps (lighttpd's
  * and Apache's error log, spawn-fcgi's terminal). Untrusted text (paths,
