@@ -28,24 +28,20 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <errno.h>
-#include <fastcgi.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 
 #include "auth.h"
-#include "config.h"
 #include "buf.h"
 #include "clock.h"
+#include "config.h"
 #include "crypto.h"
 #include "failure.h"
 #include "http.h"
 #include "img.h"
-#include "json.h"
 #include "params.h"
 #include "path.h"
 #include "probe.h"
 #include "reqlog.h"
+#include "response.h"
 #include "s3.h"
 #include "slots.h"
 #include "state.h"
@@ -62,32 +58,6 @@
  * pipeline version when the output of the same request changes.
  */
 #define PIPELINE_VERSION "1"
-
-/* The request's view of the client: what it sent and what it gets. */
-struct response {
-	FCGX_Stream *out;
-	FCGX_Request *rq; /* for writing large bodies straight to the socket */
-	struct buf head;  /* the status and headers, until the first write */
-	struct buf stage; /* body bytes not yet written (see send_body) */
-	bool head_only;   /* HEAD: headers, no body */
-	bool head_sent;   /* the status is decided (it may not be written yet) */
-	bool committed;   /* bytes have gone to the web server: no going back */
-	bool client_gone; /* the web server stopped taking our output */
-	int code;         /* the status sent */
-	long long bytes;
-	const char *if_none_match; /* NULL when absent */
-	const char *if_modified_since;
-};
-
-/* Headers of an image response. */
-struct image_meta {
-	const char *type;
-	long long length; /* -1: unknown */
-	const char *etag;
-	const char *last_modified;
-	const char *cache; /* "hit", "miss" or NULL (an original) */
-	bool vary_accept;
-};
 
 enum mode { MODE_SNIFF, MODE_PASS, MODE_CLAMP };
 
@@ -148,176 +118,6 @@ static enum status admit(const struct app *app, const struct auth_key *who, stru
 					: ST_QUOTA_EXCEEDED;
 }
 
-static void put_header(struct buf *h, const char *name, const char *value)
-{
-	if (value && *value)
-		buf_printf(h, "%s: %s\r\n", name, value);
-}
-
-/*
- * Decides the status and headers. They are held, with the first body
- * bytes (see send_body), until the first write: a source that fails before
- * then can still be answered with an error instead (take_back).
- */
-static void send_headers(struct response *r, int code, const char *reason, struct buf *extra)
-{
-	buf_reset(&r->head);
-	buf_printf(&r->head, "Status: %d %s\r\n", code, reason);
-	if (extra)
-		buf_append(&r->head, extra->data, extra->len);
-	buf_puts(&r->head, "\r\n");
-	r->head_sent = true;
-	r->code = code;
-}
-
-/* Writes the held status and headers: from here on the response is the client's. */
-static void commit(struct response *r)
-{
-	if (r->committed || !r->head_sent)
-		return;
-	if (FCGX_PutStr(r->head.data, (int)r->head.len, r->out) < 0)
-		r->client_gone = true;
-	r->committed = true;
-	buf_free(&r->head);
-}
-
-/*
- * Ends a response that failed after its first bytes were written. The
- * connection to the web server is shut down before libfcgi can send
- * FastCGI's END_REQUEST, so the web server sees the response break off and
- * closes the client's connection at once: the client gets fewer bytes than
- * Content-Length and an error. (A response simply ended short would leave
- * the client waiting for the rest until the web server's idle timeout.)
- * libfcgi's own finish then fails to write and closes the connection.
- */
-static void abort_response(struct response *r)
-{
-	if (r->rq && r->rq->ipcFd >= 0)
-		shutdown(r->rq->ipcFd, SHUT_WR);
-}
-
-/* Forgets a response nothing of which has been written yet. */
-static void take_back(struct response *r)
-{
-	buf_reset(&r->head);
-	buf_reset(&r->stage);
-	r->head_sent = false;
-	r->code = 0;
-}
-
-/*
- * Writes body bytes as FastCGI STDOUT records straight to the connection:
- * libfcgi's stream copies everything through an 8 KiB buffer and a write
- * per 8 KiB, which for a megabyte original is hundreds of copies and
- * system calls. Its buffer is flushed first, so the records stay in order;
- * libfcgi still writes the closing records in FCGX_Finish_r.
- */
-static bool write_records(struct response *r, const unsigned char *data, size_t len)
-{
-	if (FCGX_FFlush(r->out) < 0)
-		return false;
-	while (len > 0) {
-		size_t n = len > 65528 ? 65528 : len;
-		unsigned char hdr[8] = {FCGI_VERSION_1,
-					FCGI_STDOUT,
-					(unsigned char)(r->rq->requestId >> 8),
-					(unsigned char)r->rq->requestId,
-					(unsigned char)(n >> 8),
-					(unsigned char)n,
-					0,
-					0};
-		struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)data, n}};
-		size_t want = sizeof hdr + n;
-		while (want > 0) {
-			ssize_t w = writev(r->rq->ipcFd, iov, 2);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				return false;
-			want -= (size_t)w;
-			for (int i = 0; i < 2 && w > 0; i++) {
-				size_t k = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
-				iov[i].iov_base = (char *)iov[i].iov_base + k;
-				iov[i].iov_len -= k;
-				w -= (ssize_t)k;
-			}
-		}
-		data += n;
-		len -= n;
-		r->bytes += (long long)n;
-	}
-	return true;
-}
-
-/* Body bytes are gathered up to this much, then written as records. */
-#define STAGE_MAX (256 * 1024)
-
-static void flush_body(struct response *r)
-{
-	commit(r);
-	if (r->stage.len && !r->client_gone) {
-		bool ok = r->rq && r->rq->ipcFd >= 0
-			      ? write_records(r, (const unsigned char *)r->stage.data, r->stage.len)
-			      : FCGX_PutStr(r->stage.data, (int)r->stage.len, r->out) >= 0;
-		if (!ok)
-			r->client_gone = true;
-		else if (!(r->rq && r->rq->ipcFd >= 0))
-			r->bytes += (long long)r->stage.len;
-	}
-	buf_reset(&r->stage);
-}
-
-/*
- * Queues body bytes. libcurl hands over an original 16 KiB at a time;
- * gathering them here turns a 3 MB original into a dozen writes.
- */
-static void send_body(struct response *r, const void *data, size_t len)
-{
-	if (r->head_only || r->client_gone)
-		return;
-	if (len >= STAGE_MAX && r->rq && r->rq->ipcFd >= 0) {
-		/* Already large (an encoded image): no need to copy it again. */
-		flush_body(r);
-		if (!r->client_gone && !write_records(r, data, len))
-			r->client_gone = true;
-		return;
-	}
-	buf_append(&r->stage, data, len);
-	if (r->stage.len >= STAGE_MAX)
-		flush_body(r);
-}
-
-static void send_error(struct response *r, const struct failure *fail)
-{
-	enum status st = fail->st;
-	struct buf body = BUF_INIT, h = BUF_INIT;
-	buf_puts(&body, "{\"message\":");
-	json_append_string(&body, fail->message ? fail->message : status_message(st));
-	buf_puts(&body, "}\n");
-	put_header(&h, "Content-Type", "application/json");
-	buf_printf(&h, "Content-Length: %zu\r\n", body.len);
-	put_header(&h, "Cache-Control", "no-store");
-	if (st == ST_BAD_METHOD)
-		put_header(&h, "Allow", "GET, HEAD");
-	if (fail->retry_after > 0)
-		buf_printf(&h, "Retry-After: %lld\r\n", fail->retry_after);
-	send_headers(r, status_http(st), status_reason(st), &h);
-	send_body(r, body.data, body.len);
-	buf_free(&body);
-	buf_free(&h);
-}
-
-/* The validators and caching headers shared by 200 and 304 answers. */
-static void put_cache_headers(struct buf *h, const struct app *app, const struct image_meta *m)
-{
-	put_header(h, "ETag", m->etag);
-	put_header(h, "Last-Modified", m->last_modified);
-	put_header(h, "Cache-Control", app->cfg->server.cache_control);
-	if (m->vary_accept)
-		put_header(h, "Vary", "Accept");
-	put_header(h, "X-Cache", m->cache);
-}
-
 /*
  * true when the client's copy is current: If-None-Match against the ETag,
  * else If-Modified-Since against Last-Modified (RFC 9110 §13.2.2).
@@ -329,47 +129,12 @@ static bool client_has(const struct response *r, const char *etag, const char *l
 }
 
 /* Answers 304 when the client's copy is current. */
-static bool answer_not_modified(const struct app *app, struct response *r,
-				const struct image_meta *m)
+static bool answer_not_modified(struct response *r, const struct image_meta *m)
 {
 	if (!client_has(r, m->etag, m->last_modified))
 		return false;
-	struct buf h = BUF_INIT;
-	put_cache_headers(&h, app, m);
-	send_headers(r, 304, "Not Modified", &h);
-	buf_free(&h);
+	resp_not_modified(r, m);
 	return true;
-}
-
-/*
- * The Content-Type an object is served with: S3's, when it names a raster
- * image. Anything else a browser could run as a page from this origin —
- * text/html, SVG, XML, script, or no type — goes out as
- * application/octet-stream: the bucket may hold files uploaded by others.
- */
-static const char *served_type(const char *type)
-{
-	if (!type || strncasecmp(type, "image/", 6) != 0)
-		return "application/octet-stream";
-	for (const char *p = type; *p; p++)
-		if (strncasecmp(p, "svg", 3) == 0 || strncasecmp(p, "xml", 3) == 0)
-			return "application/octet-stream";
-	return type;
-}
-
-static void send_image(const struct app *app, struct response *r, const struct image_meta *m,
-		       const void *body, size_t len)
-{
-	struct buf h = BUF_INIT;
-	put_header(&h, "Content-Type", served_type(m->type));
-	put_header(&h, "X-Content-Type-Options", "nosniff");
-	if (m->length >= 0)
-		buf_printf(&h, "Content-Length: %lld\r\n", m->length);
-	put_cache_headers(&h, app, m);
-	send_headers(r, 200, "OK", &h);
-	if (body)
-		send_body(r, body, len);
-	buf_free(&h);
 }
 
 static int stop(struct fetch *f, enum status st)
@@ -388,11 +153,11 @@ static void start_pass(struct fetch *f)
 			       NULL,
 			       false};
 	f->mode = MODE_PASS;
-	if (f->judge_here && answer_not_modified(f->app, f->resp, &m)) {
+	if (f->judge_here && answer_not_modified(f->resp, &m)) {
 		/* 304: no body; the transfer from S3 stops at the next piece. */
 		f->resp->head_only = true;
 	} else {
-		send_image(f->app, f->resp, &m, f->data.data, f->data.len);
+		resp_image(f->resp, &m, f->data.data, f->data.len);
 	}
 	buf_free(&f->data);
 }
@@ -482,7 +247,7 @@ static int fetch_on_data(void *ctx, const void *data, size_t len)
 
 	switch (f->mode) {
 	case MODE_PASS:
-		send_body(f->resp, data, len);
+		resp_body(f->resp, data, len);
 		/* HEAD has all it needs, and a vanished client wants nothing more. */
 		if (f->resp->head_only || f->resp->client_gone)
 			return stop(f, ST_OK);
@@ -516,7 +281,7 @@ static int fetch_on_restart(void *ctx)
 	struct fetch *f = ctx;
 	if (f->resp->committed)
 		return -1;
-	take_back(f->resp);
+	resp_take_back(f->resp);
 	buf_reset(&f->data);
 	f->mode = MODE_SNIFF;
 	f->probed = PROBE_NEED_MORE;
@@ -590,7 +355,7 @@ static enum status transform_and_send(struct fetch *f, const struct params *p,
 	struct image_meta om = *m;
 	om.type = probe_mime(out->format);
 	om.length = (long long)out->len;
-	send_image(f->app, f->resp, &om, out->data, out->len);
+	resp_image(f->resp, &om, out->data, out->len);
 	return ST_OK;
 }
 
@@ -619,15 +384,12 @@ static enum status serve_original(const struct app *app, struct response *resp, 
 		/* Judged here against the downscaled copy's ETag (choose_mode). */
 		clamp_etag(app, f.obj.etag, etag);
 		struct image_meta m = {.etag = etag, .last_modified = f.obj.last_modified};
-		answer_not_modified(app, resp, &m);
+		answer_not_modified(resp, &m);
 		st = ST_OK;
 	} else if (st == ST_NOT_MODIFIED) {
 		/* S3 matched its own ETag: the client holds the unchanged original. */
 		struct image_meta m = {.etag = f.obj.etag, .last_modified = f.obj.last_modified};
-		struct buf h = BUF_INIT;
-		put_cache_headers(&h, app, &m);
-		send_headers(resp, 304, "Not Modified", &h);
-		buf_free(&h);
+		resp_not_modified(resp, &m);
 		st = ST_OK;
 	} else if (st == ST_OK && f.mode == MODE_CLAMP) {
 		struct params p = {.w = (unsigned long)app->cfg->server.max_width, .any = true};
@@ -766,7 +528,7 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 			struct image_meta rm = {.etag = etag,
 						.last_modified = f.obj.last_modified,
 						.vary_accept = m.vary_accept};
-			answer_not_modified(app, resp, &rm);
+			answer_not_modified(resp, &rm);
 			log->cache = "revalidated";
 			st = ST_OK;
 			goto out;
@@ -804,8 +566,8 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 		m.last_modified =
 		    *src.last_modified ? src.last_modified : dobj.source_last_modified;
 		m.cache = log->cache = "hit";
-		if (!answer_not_modified(app, resp, &m))
-			send_image(app, resp, &m, cached.data.data, cached.data.len);
+		if (!answer_not_modified(resp, &m))
+			resp_image(resp, &m, cached.data.data, cached.data.len);
 		st = ST_OK;
 		goto out;
 	}
@@ -814,7 +576,7 @@ fresh:
 	m.etag = etag;
 	m.last_modified = f.obj.last_modified;
 	m.cache = "miss";
-	if (answer_not_modified(app, resp, &m))
+	if (answer_not_modified(resp, &m))
 		goto out;
 	st = transform_and_send(&f, p, &m, log, &later->out);
 	if (st == ST_OK && app->cfg->server.derivative_cache && dkey.len <= PATH_MAX_KEY) {
@@ -853,15 +615,10 @@ static enum status serve_metrics(const struct app *app, struct response *resp,
 	}
 	if (auth_check(&app->cfg->metrics_keys, presented, &who) != AUTH_OK)
 		return ST_FORBIDDEN;
-	struct buf body = BUF_INIT, h = BUF_INIT;
+	struct buf body = BUF_INIT;
 	state_metrics(app->state, &body);
-	put_header(&h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	buf_printf(&h, "Content-Length: %zu\r\n", body.len);
-	put_header(&h, "Cache-Control", "no-store");
-	send_headers(resp, 200, "OK", &h);
-	send_body(resp, body.data, body.len);
+	resp_text(resp, "text/plain; version=0.0.4; charset=utf-8", body.data, body.len);
 	buf_free(&body);
-	buf_free(&h);
 	return ST_OK;
 }
 
@@ -900,13 +657,7 @@ static enum status serve_reserved(const struct app *app, struct response *resp, 
 					       FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), fail);
 	if (strcmp(path, PATH_RESERVED "health") == 0) {
 		static const char body[] = "{\"status\":\"ok\"}\n";
-		struct buf h = BUF_INIT;
-		put_header(&h, "Content-Type", "application/json");
-		buf_printf(&h, "Content-Length: %zu\r\n", sizeof body - 1);
-		put_header(&h, "Cache-Control", "no-store");
-		send_headers(resp, 200, "OK", &h);
-		send_body(resp, body, sizeof body - 1);
-		buf_free(&h);
+		resp_text(resp, "application/json", body, sizeof body - 1);
 		return ST_OK;
 	}
 	fail->message = "No such service path";
@@ -951,7 +702,8 @@ void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *la
 	const char *query = FCGX_GetParam("QUERY_STRING", rq->envp);
 	bool several_keys;
 	const char *presented = api_key(rq, &several_keys);
-	struct response resp = {.out = rq->out, .rq = rq};
+	struct response resp = {
+	    .out = rq->out, .rq = rq, .cache_control = app->cfg->server.cache_control};
 	struct reqlog log = {.method = method, .path = path, .s3_ms = -1, .img_ms = -1};
 	struct buf key = BUF_INIT;
 	struct failure fail = FAILURE_INIT;
@@ -1026,10 +778,10 @@ done:
 		st = ST_INTERNAL; /* every 304 is sent where it is decided */
 	/* Nothing written yet (an original under STAGE_MAX): the error status still can be. */
 	if (st != ST_OK && resp.head_sent && !resp.committed)
-		take_back(&resp);
+		resp_take_back(&resp);
 	fail.st = st;
 	if (st != ST_OK && !resp.head_sent)
-		send_error(&resp, &fail);
+		resp_error(&resp, &fail);
 	bool aborted = st != ST_OK && resp.code == 200;
 	if (aborted) {
 		/* Too late for an error status: the client sees a short body. */
@@ -1043,11 +795,7 @@ done:
 	log.detail = failure_reason(&fail);
 	if (later->pending && (resp.code != 200 || st != ST_OK))
 		handle_deferred_free(later);
-	flush_body(&resp);
-	if (aborted)
-		abort_response(&resp);
-	buf_free(&resp.stage);
-	buf_free(&resp.head);
+	resp_finish(&resp, aborted);
 	log.status = resp.code;
 	log.bytes = resp.bytes;
 	log.total_ms = (long)(clock_mono_ms() - t0);
