@@ -15,8 +15,8 @@ FUZZ_CC ?= clang
 OUT = fuzz
 OBJ = $(OUT)/obj
 
-TARGETS = params sigv4 config s3resp image
-SRC = buf crypto status path params sigv4 auth config json probe geom plan s3req img
+TARGETS = params sigv4 config s3resp image decide
+SRC = buf crypto status path params sigv4 auth config json probe geom http plan s3req img decide
 
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(SAN) \
@@ -33,7 +33,9 @@ $(OBJ)/%.o: $(srcdir)/src/%.c $(wildcard $(srcdir)/src/*.h)
 	@mkdir -p $(OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-$(OBJ)/libsrc.a: $(OBJS)
+# fuzz.mk too: a source added to SRC must reach the archive (its object,
+# .SECONDARY, would otherwise not be missed).
+$(OBJ)/libsrc.a: $(OBJS) $(srcdir)/fuzz/fuzz.mk
 	rm -f $@
 	ar rcs $@ $(OBJS)
 

@@ -18,7 +18,7 @@ top=$(cd "$here/.." && pwd)
 out=$here/corpus
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/imgsvc-corpus.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-for t in params sigv4 config s3resp image; do
+for t in params sigv4 config s3resp image decide; do
 	mkdir -p "$out/$t"
 	rm -f "$out/$t"/seed-*
 done
@@ -214,5 +214,22 @@ put("image", "big-grey-png", prefix(40, 40, fit=1) + b"\x89PNG\r\n\x1a\n" +
 sof = photo.find(b"\xff\xc0")
 put("image", "jpeg-claims-100mpx", prefix(20) + photo[:sof + 5] + struct.pack(">HH", 5000, 20000) +
     photo[sof + 9:sof + 200])
+# --- decide: 12 setting bytes, INM \0 IMS \0 ETAG \0 LAST-MODIFIED \0, the first bytes --
+def settings(flags=0, max_width=1000, pixels=100000000, nbytes=50000000, formats=0x1e):
+    return bytes([flags]) + struct.pack(">HII", max_width, pixels, nbytes) + bytes([formats])
+lm = "Tue, 01 Dec 2026 10:00:00 GMT"
+def conds(inm="", ims="", etag='"abc"'):
+    return (inm + "\0" + ims + "\0" + etag + "\0" + lm + "\0").encode()
+for name in ["photo.jpg", "photo.png", "photo.gif", "lossless.webp", "bomb.png"]:
+    head = open(os.path.join(fx, name), "rb").read()[:256]
+    base = name.replace(".", "-")
+    put("decide", base, settings() + conds() + head)
+    put("decide", base + "-narrow", settings(max_width=16) + conds() + head)
+    put("decide", base + "-derivative", settings(flags=1 | 8) + conds() + head)
+    put("decide", base + "-cached", settings(flags=1 | 16) + conds('"abc"') + head)
+    put("decide", base + "-judged", settings(flags=2, max_width=0) + conds("", lm) + head)
+    put("decide", base + "-s3-304", settings(flags=4) + conds('"abc"') + head)
+put("decide", "truncated-jpg", settings(flags=64) + conds() + photo[:40])
+put("decide", "text", settings(flags=8) + conds('W/"abc", "x"') + b"hello, world")
 EOF
 echo "corpus: $(find "$out" -type f | wc -l) files, $(du -sh "$out" | cut -f1)"

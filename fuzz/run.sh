@@ -5,7 +5,7 @@
 #   e.g. fuzz/run.sh params 60
 #        nice -n 10 fuzz/run.sh image 1800 -jobs=1
 #
-# TARGET is params, sigv4, config, s3resp or image (binary fuzz/fuzz_TARGET,
+# TARGET is params, sigv4, config, s3resp, image or decide (binary fuzz/fuzz_TARGET,
 # built by `make fuzz`; FUZZ_BUILDDIR names another directory holding it).
 # The run works in FUZZ_WORKDIR (default: a new directory under $TMPDIR):
 # corpus/ starts as a copy of fuzz/corpus/TARGET and grows there, never in

@@ -17,7 +17,10 @@ struct failure {
 	long long retry_after; /* seconds for Retry-After; 0: none sent */
 };
 
-#define FAILURE_INIT {ST_OK, NULL, BUF_INIT, 0}
+#define FAILURE_INIT                                                                               \
+	{                                                                                          \
+		ST_OK, NULL, BUF_INIT, 0                                                           \
+	}
 
 /*
  * Notes the log's reason, unless one is noted already: the first cause

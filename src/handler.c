@@ -20,6 +20,12 @@
  * is never served through its old derivative. A HEAD that fails leaves
  * the check to a conditional GET of the original (304: the derivative is
  * served), and a miss does not wait for the HEAD at all.
+ *
+ * Which of these happens (pass, downscale, 304, the cached derivative, a
+ * transform, or a refusal) is decided in one pure function, decide()
+ * (decide.c), from the client's conditions, the probe of the first bytes,
+ * the limits and S3's metadata: the S3 callbacks here only collect bytes
+ * and ask it, and the serving functions act on its answer.
  */
 #include "handler.h"
 
@@ -34,6 +40,7 @@
 #include "clock.h"
 #include "config.h"
 #include "crypto.h"
+#include "decide.h"
 #include "failure.h"
 #include "http.h"
 #include "img.h"
@@ -50,30 +57,35 @@
 #endif
 #include "status.h"
 
-/* How much of an original may be held while looking for its dimensions. */
-#define SNIFF_MAX (512 * 1024)
-
 /*
  * What shapes a derivative besides the source and its parameters. Bump the
  * pipeline version when the output of the same request changes.
  */
 #define PIPELINE_VERSION "1"
 
-enum mode { MODE_SNIFF, MODE_PASS, MODE_CLAMP };
-
-/* An original on its way from S3, streamed or collected. */
-struct fetch {
+/* One request as the serving functions see it. */
+struct request {
 	const struct app *app;
 	struct response *resp;
+	struct reqlog *log;
+	struct failure *fail;
+	const char *key;    /* the original's S3 key */
+	const char *rel;    /* its path below the originals prefix */
+	const char *accept; /* the Accept header, for fm=auto */
+};
+
+/*
+ * An original on its way from S3. The callbacks collect its bytes and ask
+ * decide() what they call for; only a pass-through streams as it arrives.
+ */
+struct fetch {
+	const struct request *rq;
 	struct s3_object obj;
-	enum mode mode;
-	bool collect_only; /* derivative source: collect, never stream */
-	struct buf data;   /* sniffed bytes, or the whole original */
-	struct probe_info info;
-	enum probe_result probed;
-	bool judge_here;    /* the client's conditions are judged here, not by S3 */
-	long long deadline; /* of the S3 reads (see s3_op); 0: the GET's own */
-	struct failure *fail; /* the request's: why a read or a transform failed */
+	struct decide_in in; /* what decide() knows so far */
+	struct decide_out out;
+	enum action act;     /* its last answer */
+	struct buf data;     /* sniffed bytes, or the whole original */
+	long long deadline;  /* of the S3 reads (see s3_op); 0: the GET's own */
 	struct s3_sink sink; /* ctx points back at this fetch */
 };
 
@@ -118,48 +130,10 @@ static enum status admit(const struct app *app, const struct auth_key *who, stru
 					: ST_QUOTA_EXCEEDED;
 }
 
-/*
- * true when the client's copy is current: If-None-Match against the ETag,
- * else If-Modified-Since against Last-Modified (RFC 9110 §13.2.2).
- */
-static bool client_has(const struct response *r, const char *etag, const char *last_modified)
-{
-	return r->if_none_match ? http_etag_matches(r->if_none_match, etag)
-				: http_not_modified_since(r->if_modified_since, last_modified);
-}
-
-/* Answers 304 when the client's copy is current. */
-static bool answer_not_modified(struct response *r, const struct image_meta *m)
-{
-	if (!client_has(r, m->etag, m->last_modified))
-		return false;
-	resp_not_modified(r, m);
-	return true;
-}
-
 static int stop(struct fetch *f, enum status st)
 {
 	f->sink.stop = st;
 	return -1;
-}
-
-/* Switches to pass-through: headers from S3, then what was held back. */
-static void start_pass(struct fetch *f)
-{
-	struct image_meta m = {f->obj.content_type,
-			       f->obj.content_length,
-			       f->obj.etag,
-			       f->obj.last_modified,
-			       NULL,
-			       false};
-	f->mode = MODE_PASS;
-	if (f->judge_here && answer_not_modified(f->resp, &m)) {
-		/* 304: no body; the transfer from S3 stops at the next piece. */
-		f->resp->head_only = true;
-	} else {
-		resp_image(f->resp, &m, f->data.data, f->data.len);
-	}
-	buf_free(&f->data);
 }
 
 /* The variant string: what beyond source and parameters shapes output. */
@@ -168,124 +142,116 @@ static void variant(const struct app *app, char *out, size_t len)
 	snprintf(out, len, "v" PIPELINE_VERSION "-q%lld", app->cfg->server.quality);
 }
 
-/* Checks the header of a source that is to be decoded. */
-static enum status check_source(struct fetch *f)
+/*
+ * A fetch of the original for rq: the client's conditions, the limits and
+ * the original's headers (once they arrive) are what decide() is given.
+ */
+static void fetch_init(struct fetch *f, const struct request *rq, bool derivative, const char *var)
 {
-	const struct cfg_server *srv = &f->app->cfg->server;
-	const char *why = NULL;
-	enum status st = probe_admit(f->probed, &f->info, srv->formats, srv->max_source_pixels,
-				     f->obj.content_length, srv->max_source_bytes, &why);
-	if (st != ST_OK)
-		failure_note(f->fail, why);
-	return st;
+	const struct cfg_server *srv = &rq->app->cfg->server;
+	*f = (struct fetch){.rq = rq, .act = ACT_KEEP_READING};
+	f->in = (struct decide_in){.derivative = derivative,
+				   .if_none_match = rq->resp->if_none_match,
+				   .if_modified_since = rq->resp->if_modified_since,
+				   .variant = var,
+				   .probed = PROBE_NEED_MORE,
+				   .max_width = derivative ? 0 : srv->max_width,
+				   .max_source_pixels = srv->max_source_pixels,
+				   .max_source_bytes = srv->max_source_bytes,
+				   .formats = srv->formats,
+				   .etag = f->obj.etag,
+				   .last_modified = f->obj.last_modified,
+				   .length = -1};
 }
 
-/* The ETag of an original downscaled to max_width: that of ?w=max_width. */
-static void clamp_etag(const struct app *app, const char *source_etag, char out[HTTP_ETAG_LEN])
+/* Passes the original through: headers from S3, then what was held back. */
+static void start_pass(struct fetch *f)
 {
-	char canon[32], var[32];
-	snprintf(canon, sizeof canon, "w-%lld", app->cfg->server.max_width);
-	variant(app, var, sizeof var);
-	http_derived_etag(source_etag, canon, var, out);
+	struct image_meta m = {f->obj.content_type,
+			       f->obj.content_length,
+			       f->obj.etag,
+			       f->obj.last_modified,
+			       NULL,
+			       false};
+	resp_image(f->rq->resp, &m, f->data.data, f->data.len);
+	buf_free(&f->data);
 }
 
 /*
- * Decides, once the header is read (or the object has ended), what to do
- * with an original: pass it through, or collect it to downscale.
+ * Asks decide() what the bytes held call for, and starts on it: a pass
+ * streams from here on, a 304 or an error ends the transfer, the rest
+ * keeps collecting. 0 to go on, -1 to stop (see struct s3_sink).
  */
-static enum status choose_mode(struct fetch *f, bool complete)
+static int fetch_decide(struct fetch *f)
 {
-	const struct cfg_server *srv = &f->app->cfg->server;
+	struct response *resp = f->rq->resp;
+	enum action was = f->act;
 
-	f->probed = probe_image((const unsigned char *)f->data.data, f->data.len, &f->info);
-	if (f->probed == PROBE_NEED_MORE && !complete && f->data.len < SNIFF_MAX)
-		return ST_OK; /* keep reading */
-	if (f->collect_only) {
-		f->mode = MODE_CLAMP;
-		return check_source(f);
-	}
-	if (srv->max_width == 0 || f->probed != PROBE_OK ||
-	    f->info.width <= (unsigned long)srv->max_width) {
+	if (was == ACT_KEEP_READING)
+		f->in.probed =
+		    probe_image((const unsigned char *)f->data.data, f->data.len, &f->in.info);
+	f->in.have = f->data.len;
+	f->act = decide(&f->in, &f->out);
+	switch (f->act) {
+	case ACT_PASS:
 		start_pass(f);
-		return ST_OK;
+		/* HEAD has all it needs, and a vanished client wants nothing more. */
+		return resp->head_only || resp->client_gone ? stop(f, ST_OK) : 0;
+	case ACT_NOT_MODIFIED:
+		return stop(f, ST_OK); /* answered once the transfer has stopped */
+	case ACT_ERROR:
+		failure_note(f->rq->fail, f->out.detail);
+		return stop(f, f->out.st);
+	case ACT_CLAMP:
+		/* One allocation for the rest of a source that will be collected whole. */
+		if (was == ACT_KEEP_READING && f->obj.content_length > (long long)f->data.len)
+			buf_reserve(&f->data, (size_t)f->obj.content_length - f->data.len);
+		return 0;
+	default:
+		return 0;
 	}
-	enum status st = check_source(f);
-	if (st != ST_OK)
-		return st;
-	/* A client holding the current downscaled copy needs no bytes. */
-	char etag[HTTP_ETAG_LEN];
-	clamp_etag(f->app, f->obj.etag, etag);
-	if (client_has(f->resp, etag, f->obj.last_modified))
-		return ST_NOT_MODIFIED;
-	f->mode = MODE_CLAMP;
-	if (f->obj.content_length > (long long)f->data.len)
-		buf_reserve(&f->data, (size_t)f->obj.content_length - f->data.len);
-	return ST_OK;
 }
 
 static int fetch_on_head(void *ctx, const struct s3_object *obj)
 {
 	struct fetch *f = ctx;
 	f->obj = *obj;
-	/* Refuse what is too large before reading any of it. */
-	if (f->collect_only && obj->content_length > f->app->cfg->server.max_source_bytes) {
-		failure_note(f->fail, "source over max_source_bytes (Content-Length)");
-		return stop(f, ST_TOO_LARGE);
-	}
+	f->in.length = obj->content_length;
 	/* One allocation for a source that will be collected whole. */
-	if (f->collect_only && obj->content_length > 0)
+	if (f->in.derivative && obj->content_length > 0 &&
+	    obj->content_length <= f->in.max_source_bytes)
 		buf_reserve(&f->data, (size_t)obj->content_length);
-	if (!f->collect_only && f->app->cfg->server.max_width == 0)
-		start_pass(f);
-	return 0;
+	return fetch_decide(f);
 }
 
 static int fetch_on_data(void *ctx, const void *data, size_t len)
 {
 	struct fetch *f = ctx;
-	enum status st;
+	struct response *resp = f->rq->resp;
 
-	switch (f->mode) {
-	case MODE_PASS:
-		resp_body(f->resp, data, len);
-		/* HEAD has all it needs, and a vanished client wants nothing more. */
-		if (f->resp->head_only || f->resp->client_gone)
-			return stop(f, ST_OK);
-		return 0;
-	case MODE_SNIFF:
-		buf_append(&f->data, data, len);
-		st = choose_mode(f, false);
-		if (st != ST_OK)
-			return stop(f, st);
-		if (f->mode == MODE_PASS && (f->resp->head_only || f->resp->client_gone))
-			return stop(f, ST_OK);
-		return 0;
-	case MODE_CLAMP:
-		if ((long long)(f->data.len + len) > f->app->cfg->server.max_source_bytes) {
-			failure_note(f->fail, "source over max_source_bytes");
-			return stop(f, ST_TOO_LARGE);
-		}
-		buf_append(&f->data, data, len);
-		return 0;
+	if (f->act == ACT_PASS) {
+		resp_body(resp, data, len);
+		return resp->head_only || resp->client_gone ? stop(f, ST_OK) : 0;
 	}
-	return 0;
+	buf_append(&f->data, data, len);
+	return fetch_decide(f);
 }
 
 /*
  * The connection to S3 broke off in the body: start over, unless bytes
  * have already gone to the web server (then the client's response breaks
- * off too; see abort_response).
+ * off too; see resp_finish).
  */
 static int fetch_on_restart(void *ctx)
 {
 	struct fetch *f = ctx;
-	if (f->resp->committed)
+	if (f->rq->resp->committed)
 		return -1;
-	resp_take_back(f->resp);
+	resp_take_back(f->rq->resp);
 	buf_reset(&f->data);
-	f->mode = MODE_SNIFF;
-	f->probed = PROBE_NEED_MORE;
-	buf_reset(&f->fail->detail);
+	f->act = ACT_KEEP_READING;
+	f->in.probed = PROBE_NEED_MORE;
+	buf_reset(&f->rq->fail->detail);
 	return 0;
 }
 
@@ -293,8 +259,8 @@ static int fetch_on_restart(void *ctx)
 static void describe_s3(const struct s3_result *res, struct failure *fail)
 {
 	failure_notef(fail, "S3 %ld %s after %d attempt(s)%s%s", res->http_status,
-		   res->code[0] ? res->code : "-", res->attempts, res->detail[0] ? ": " : "",
-		   res->detail);
+		      res->code[0] ? res->code : "-", res->attempts, res->detail[0] ? ": " : "",
+		      res->detail);
 	if (strcmp(res->code, "AccessDenied") == 0)
 		log_msg("warning",
 			"S3 said AccessDenied for an object: reported as 404; "
@@ -302,73 +268,80 @@ static void describe_s3(const struct s3_result *res, struct failure *fail)
 }
 
 /*
- * GETs the original at key into f (streamed or collected, by f->mode).
- * inm/ims are forwarded to S3 as conditions; S3's 304 comes back as
- * ST_NOT_MODIFIED with the object's headers in f->obj.
+ * GETs the original into f, streamed or collected as decide() says. inm
+ * is forwarded to S3 as a condition; S3's 304 comes back as
+ * ST_NOT_MODIFIED with the object's headers in f->obj. Once the object
+ * has ended, decide() has the last word on what was collected.
  */
-static enum status get_original(struct fetch *f, const char *key, const char *inm, const char *ims,
-				struct reqlog *log)
+static enum status get_original(struct fetch *f, const char *inm)
 {
 	struct s3_result res;
-	struct s3_op op = {.method = "GET", .key = key, .sink = &f->sink, .deadline = f->deadline};
+	struct s3_op op = {.method = "GET",
+			   .key = f->rq->key,
+			   .sink = &f->sink,
+			   .if_none_match = inm,
+			   .deadline = f->deadline};
 
 	f->sink = (struct s3_sink){fetch_on_head, fetch_on_data, fetch_on_restart, f, ST_OK};
-	op.if_none_match = inm;
-	op.if_modified_since = ims;
-	enum status st = s3_request(f->app->s3, &op, &res);
-	log->s3_ms += res.ms;
+	enum status st = s3_request(f->rq->app->s3, &op, &res);
+	f->rq->log->s3_ms += res.ms;
 	if (st == ST_NOT_MODIFIED)
 		f->obj = res.obj;
-	if (st == ST_OK && f->mode == MODE_SNIFF)
-		st = choose_mode(f, true); /* the object ended before the probe decided */
+	if (st == ST_OK && f->act != ACT_PASS && f->act != ACT_NOT_MODIFIED) {
+		f->in.complete = true;
+		fetch_decide(f);
+		st = f->sink.stop;
+	}
 	if (st != ST_OK && st != ST_NOT_MODIFIED)
-		describe_s3(&res, f->fail);
+		describe_s3(&res, f->rq->fail);
 	return st;
 }
 
 /* Runs the pipeline on a collected source and answers with the result. */
 static enum status transform_and_send(struct fetch *f, const struct params *p,
-				      const struct image_meta *m, struct reqlog *log,
-				      struct img_output *out)
+				      const struct image_meta *m, struct img_output *out)
 {
+	const struct app *app = f->rq->app;
+	struct reqlog *log = f->rq->log;
 	const char *why = NULL;
 	long long t0 = clock_mono_ms();
-	int quality = p->q ? p->q : (int)f->app->cfg->server.quality;
+	int quality = p->q ? p->q : (int)app->cfg->server.quality;
 	/* The image work, and only it, holds one of the host's image slots. */
-	long long wait_until = f->deadline ? f->deadline : t0 + f->app->cfg->s3.timeout_ms;
-	int slot = slots_acquire(f->app->slots, wait_until);
+	long long wait_until = f->deadline ? f->deadline : t0 + app->cfg->s3.timeout_ms;
+	int slot = slots_acquire(app->slots, wait_until);
 	if (slot < 0) {
 		log->img_ms = (long)(clock_mono_ms() - t0);
-		failure_note(f->fail,
+		failure_note(f->rq->fail,
 			     "no image slot came free before the deadline (timeout_ms): host busy");
 		return ST_UNAVAILABLE;
 	}
 	long long t1 = clock_mono_ms(); /* img_ms is the work, not the wait */
-	enum status st = img_transform(f->data.data, f->data.len, &f->info, p, quality, out, &why);
-	slots_release(f->app->slots, slot);
+	enum status st =
+	    img_transform(f->data.data, f->data.len, &f->in.info, p, quality, out, &why);
+	slots_release(app->slots, slot);
 
 	log->img_ms = (long)(clock_mono_ms() - t1);
 	if (st != ST_OK) {
-		failure_note(f->fail, why);
+		failure_note(f->rq->fail, why);
 		return st;
 	}
 	struct image_meta om = *m;
 	om.type = probe_mime(out->format);
 	om.length = (long long)out->len;
-	resp_image(f->resp, &om, out->data, out->len);
+	resp_image(f->rq->resp, &om, out->data, out->len);
 	return ST_OK;
 }
 
 /* An original, streamed, or downscaled when wider than max_width. */
-static enum status serve_original(const struct app *app, struct response *resp, const char *key,
-				  struct reqlog *log, struct failure *fail)
+static enum status serve_original(const struct request *rq)
 {
-	struct fetch f = {.app = app,
-			  .resp = resp,
-			  .mode = MODE_SNIFF,
-			  .probed = PROBE_NEED_MORE,
-			  .fail = fail};
-	char etag[HTTP_ETAG_LEN];
+	const struct app *app = rq->app;
+	struct response *resp = rq->resp;
+	struct fetch f;
+	char var[32];
+
+	variant(app, var, sizeof var);
+	fetch_init(&f, rq, false, var);
 	/*
 	 * One strong tag, the form browsers send back, S3 judges exactly as we
 	 * would: forward it, so a 304 costs no body. Anything else (a list,
@@ -377,27 +350,24 @@ static enum status serve_original(const struct app *app, struct response *resp, 
 	 */
 	const char *forward =
 	    http_single_strong_etag(resp->if_none_match) ? resp->if_none_match : NULL;
-	f.judge_here = !forward && (resp->if_none_match || resp->if_modified_since);
-	enum status st = get_original(&f, key, forward, NULL, log);
-
-	if (st == ST_NOT_MODIFIED && f.mode == MODE_SNIFF && f.probed == PROBE_OK) {
-		/* Judged here against the downscaled copy's ETag (choose_mode). */
-		clamp_etag(app, f.obj.etag, etag);
-		struct image_meta m = {.etag = etag, .last_modified = f.obj.last_modified};
-		answer_not_modified(resp, &m);
+	f.in.judge_here = !forward && (resp->if_none_match || resp->if_modified_since);
+	enum status st = get_original(&f, forward);
+	if (st == ST_NOT_MODIFIED) {
+		f.in.s3_not_modified = true;
+		f.act = decide(&f.in, &f.out);
 		st = ST_OK;
-	} else if (st == ST_NOT_MODIFIED) {
-		/* S3 matched its own ETag: the client holds the unchanged original. */
-		struct image_meta m = {.etag = f.obj.etag, .last_modified = f.obj.last_modified};
-		resp_not_modified(resp, &m);
-		st = ST_OK;
-	} else if (st == ST_OK && f.mode == MODE_CLAMP) {
-		struct params p = {.w = (unsigned long)app->cfg->server.max_width, .any = true};
-		struct img_output out;
-		clamp_etag(app, f.obj.etag, etag);
-		struct image_meta m = {NULL, -1, etag, f.obj.last_modified, NULL, false};
-		st = transform_and_send(&f, &p, &m, log, &out);
-		img_output_free(&out);
+	}
+	if (st == ST_OK) {
+		struct image_meta m = {NULL, -1, f.out.etag, f.obj.last_modified, NULL, false};
+		if (f.act == ACT_NOT_MODIFIED) {
+			resp_not_modified(resp, &m);
+		} else if (f.act == ACT_CLAMP) {
+			struct params p = {.w = (unsigned long)app->cfg->server.max_width,
+					   .any = true};
+			struct img_output out;
+			st = transform_and_send(&f, &p, &m, &out);
+			img_output_free(&out);
+		}
 	}
 	buf_free(&f.data);
 	return st;
@@ -440,30 +410,29 @@ enum cache_found {
 
 /*
  * Reads the derivative at dkey from the cache and, at the same time, the
- * headers of its original at key (a HEAD): both answers arrive in about
- * one round trip. A derivative is usable when this pipeline and variant
- * made it; the HEAD's ETag then says whether its source is the original
- * as it is now. Once the derivative is known missing or unreadable the
- * HEAD is stopped: the original must be read whole anyway, and a HEAD
- * that hangs or fails must not hold up or fail that read. *dobj holds the
+ * headers of its original (a HEAD): both answers arrive in about one
+ * round trip. A derivative is usable when this pipeline and variant made
+ * it; the HEAD's ETag then says whether its source is the original as it
+ * is now. Once the derivative is known missing or unreadable the HEAD is
+ * stopped: the original must be read whole anyway, and a HEAD that hangs
+ * or fails must not hold up or fail that read. *dobj holds the
  * derivative's headers, *src the original's when the HEAD answered.
  */
-static enum cache_found cache_lookup(const struct app *app, const char *dkey, const char *key,
-				     const char *var, long long deadline, struct collected *c,
-				     struct s3_object *dobj, struct s3_object *src,
-				     struct reqlog *log)
+static enum cache_found cache_lookup(const struct request *rq, const char *dkey, const char *var,
+				     long long deadline, struct collected *c,
+				     struct s3_object *dobj, struct s3_object *src)
 {
 	struct s3_sink sink = {collect_head, collect_data, collect_restart, c, ST_S3_ERROR};
 	struct s3_op ops[2] = {
 	    {.method = "GET", .key = dkey, .sink = &sink, .deadline = deadline, .lead = true},
-	    {.method = "HEAD", .key = key, .deadline = deadline},
+	    {.method = "HEAD", .key = rq->key, .deadline = deadline},
 	};
 	struct s3_result res[2];
 	char bare[160];
 
-	s3_request_all(app->s3, ops, res, 2);
+	s3_request_all(rq->app->s3, ops, res, 2);
 	/* The two ran side by side: S3 was waited on for the longer one. */
-	log->s3_ms += res[0].ms > res[1].ms ? res[0].ms : res[1].ms;
+	rq->log->s3_ms += res[0].ms > res[1].ms ? res[0].ms : res[1].ms;
 	if (res[0].status != ST_OK) {
 		if (res[0].status != ST_NOT_FOUND)
 			log_msg("warning",
@@ -485,111 +454,125 @@ static enum cache_found cache_lookup(const struct app *app, const char *dkey, co
 	return strcmp(bare, dobj->source_etag) == 0 ? CACHE_FRESH : CACHE_MISS;
 }
 
-/* A derivative: from the cache when fresh, else computed and kept. */
-static enum status serve_derivative(const struct app *app, struct response *resp, const char *key,
-				    const char *rel, struct params *p,
-				    const struct params_limits *lim, const char *accept,
-				    struct reqlog *log, struct failure *fail, struct deferred *later)
+/* Keeps a derivative just sent, to be written to the cache after the response. */
+static void defer_write(const struct fetch *f, const struct buf *dkey, const char *var,
+			struct deferred *later)
 {
+	char bare[160];
+	http_unquote_etag(f->obj.etag, bare, sizeof bare);
+	buf_puts(&later->source_etag, bare);
+	snprintf(later->variant, sizeof later->variant, "%s", var);
+	snprintf(later->source_last_modified, sizeof later->source_last_modified, "%s",
+		 f->obj.last_modified);
+	buf_append(&later->key, dkey->data, dkey->len);
+	later->pending = true;
+}
+
+/*
+ * A derivative: from the cache when made from the original as it is now,
+ * else computed from the original and kept. What to send is decide()'s
+ * answer, once the source is known.
+ */
+static enum status serve_derivative(const struct request *rq, struct params *p,
+				    const struct params_limits *lim, struct deferred *later)
+{
+	const struct app *app = rq->app;
 	struct buf canon = BUF_INIT, dkey = BUF_INIT;
 	struct collected cached = {BUF_INIT, app->cfg->server.max_source_bytes};
+	struct fetch f;
+	struct s3_object dobj, src;
+	enum cache_found found = CACHE_MISS;
+	bool vary_accept = p->fm == FM_AUTO;
+	char var[32], inm[HTTP_ETAG_LEN];
+	enum status st = ST_OK;
+
+	if (p->fm == FM_AUTO && params_accepts_webp(rq->accept))
+		p->fm = FM_WEBP;
+	params_canonical(p, lim, &canon);
+	variant(app, var, sizeof var);
+	buf_printf(&dkey, "%s%s/%s", app->cfg->s3.resized_prefix, canon.data, rq->rel);
+	fetch_init(&f, rq, true, var);
+	f.in.canonical = canon.data;
 	/*
 	 * The cache read and the original share one deadline: an S3 that does
 	 * not answer costs the client timeout_ms, not twice that.
 	 */
-	struct fetch f = {.app = app,
-			  .resp = resp,
-			  .mode = MODE_SNIFF,
-			  .collect_only = true,
-			  .probed = PROBE_NEED_MORE,
-			  .fail = fail,
-			  .deadline = clock_mono_ms() + app->cfg->s3.timeout_ms};
-	struct s3_object dobj, src;
-	enum cache_found found = CACHE_MISS;
-	struct image_meta m = {.vary_accept = p->fm == FM_AUTO};
-	char etag[HTTP_ETAG_LEN], var[32], inm[HTTP_ETAG_LEN];
-	enum status st;
+	f.deadline = clock_mono_ms() + app->cfg->s3.timeout_ms;
+	rq->log->cache = "miss";
 
-	if (p->fm == FM_AUTO && params_accepts_webp(accept))
-		p->fm = FM_WEBP;
-	params_canonical(p, lim, &canon);
-	variant(app, var, sizeof var);
-	buf_printf(&dkey, "%s%s/%s", app->cfg->s3.resized_prefix, canon.data, rel);
-	log->cache = "miss";
-
-	/*
-	 * A revalidation names, in its ETag, the source its copy was made
-	 * from: one bodyless conditional GET of the original settles it.
-	 */
-	if (http_derived_source(resp->if_none_match, canon.data, var, inm, sizeof inm)) {
-		st = get_original(&f, key, inm, NULL, log);
+	if (http_derived_source(rq->resp->if_none_match, canon.data, var, inm, sizeof inm)) {
+		/*
+		 * A revalidation names, in its ETag, the source its copy was made
+		 * from: one bodyless conditional GET of the original settles it.
+		 */
+		st = get_original(&f, inm);
 		if (st == ST_NOT_MODIFIED) {
-			http_derived_etag(inm, canon.data, var, etag);
-			struct image_meta rm = {.etag = etag,
-						.last_modified = f.obj.last_modified,
-						.vary_accept = m.vary_accept};
-			answer_not_modified(resp, &rm);
-			log->cache = "revalidated";
+			f.in.s3_not_modified = true;
+			f.in.etag = inm;
+			f.act = decide(&f.in, &f.out);
+			rq->log->cache = "revalidated";
 			st = ST_OK;
-			goto out;
 		}
-		if (st != ST_OK)
-			goto out;
-		goto fresh; /* the original changed, and here it is */
-	}
-	if (app->cfg->server.derivative_cache)
-		found =
-		    cache_lookup(app, dkey.data, key, var, f.deadline, &cached, &dobj, &src, log);
-	if (found != CACHE_MISS)
-		snprintf(inm, sizeof inm, "\"%s\"", dobj.source_etag);
-	if (found != CACHE_FRESH) {
+	} else {
+		if (app->cfg->server.derivative_cache)
+			found = cache_lookup(rq, dkey.data, var, f.deadline, &cached, &dobj, &src);
+		if (found != CACHE_MISS)
+			snprintf(inm, sizeof inm, "\"%s\"", dobj.source_etag);
 		/*
 		 * A miss: the original, whole. A derivative the HEAD could not
 		 * vouch for: a conditional GET, which S3 answers 304 when the
 		 * original is still the derivative's source, else with the new one.
 		 */
-		st = get_original(&f, key, found == CACHE_UNCONFIRMED ? inm : NULL, NULL, log);
+		if (found != CACHE_FRESH)
+			st = get_original(&f, found == CACHE_UNCONFIRMED ? inm : NULL);
 		if (st == ST_NOT_MODIFIED && found == CACHE_UNCONFIRMED) {
 			found = CACHE_FRESH;
 			src = f.obj;
-		} else if (st != ST_OK) {
-			goto out;
+			st = ST_OK;
+		}
+		if (st == ST_OK && found == CACHE_FRESH) {
+			/* The original is the one the derivative was made from. */
+			f.in.cached = true;
+			f.in.etag = inm;
+			/* S3 sends Last-Modified with a HEAD or 304; not every
+			 * S3-compatible store does. */
+			f.in.last_modified =
+			    *src.last_modified ? src.last_modified : dobj.source_last_modified;
+			f.act = decide(&f.in, &f.out);
+			rq->log->cache = "hit";
 		}
 	}
-	if (found == CACHE_FRESH) {
-		/* The original is the one the derivative was made from. */
-		http_derived_etag(inm, canon.data, var, etag);
-		m.type = dobj.content_type;
-		m.length = (long long)cached.data.len;
-		m.etag = etag;
-		/* S3 sends Last-Modified with a HEAD or 304; not every S3-compatible store does. */
-		m.last_modified =
-		    *src.last_modified ? src.last_modified : dobj.source_last_modified;
-		m.cache = log->cache = "hit";
-		if (!answer_not_modified(resp, &m))
-			resp_image(resp, &m, cached.data.data, cached.data.len);
-		st = ST_OK;
-		goto out;
+	if (st == ST_OK) {
+		struct image_meta m = {.etag = f.out.etag,
+				       .last_modified = f.in.last_modified,
+				       .cache = found == CACHE_FRESH   ? "hit"
+						: f.in.s3_not_modified ? NULL
+								       : "miss",
+				       .vary_accept = vary_accept};
+		switch (f.act) {
+		case ACT_NOT_MODIFIED:
+			resp_not_modified(rq->resp, &m);
+			break;
+		case ACT_SERVE_CACHED:
+			m.type = dobj.content_type;
+			m.length = (long long)cached.data.len;
+			resp_image(rq->resp, &m, cached.data.data, cached.data.len);
+			break;
+		case ACT_TRANSFORM:
+			st = transform_and_send(&f, p, &m, &later->out);
+			if (st == ST_OK && app->cfg->server.derivative_cache &&
+			    dkey.len <= PATH_MAX_KEY)
+				defer_write(&f, &dkey, var, later);
+			break;
+		case ACT_ERROR:
+			failure_note(rq->fail, f.out.detail);
+			st = f.out.st;
+			break;
+		default:
+			st = ST_INTERNAL;
+			break;
+		}
 	}
-fresh:
-	http_derived_etag(f.obj.etag, canon.data, var, etag);
-	m.etag = etag;
-	m.last_modified = f.obj.last_modified;
-	m.cache = "miss";
-	if (answer_not_modified(resp, &m))
-		goto out;
-	st = transform_and_send(&f, p, &m, log, &later->out);
-	if (st == ST_OK && app->cfg->server.derivative_cache && dkey.len <= PATH_MAX_KEY) {
-		char bare[160];
-		http_unquote_etag(f.obj.etag, bare, sizeof bare);
-		buf_puts(&later->source_etag, bare);
-		snprintf(later->variant, sizeof later->variant, "%s", var);
-		snprintf(later->source_last_modified, sizeof later->source_last_modified, "%s",
-			 f.obj.last_modified);
-		buf_append(&later->key, dkey.data, dkey.len);
-		later->pending = true;
-	}
-out:
 	buf_free(&f.data);
 	buf_free(&cached.data);
 	buf_free(&canon);
@@ -768,11 +751,12 @@ void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *la
 			goto done;
 	}
 	log.s3_ms = 0;
+	struct request req = {
+	    app, &resp, &log, &fail, key.data, path + 1, FCGX_GetParam("HTTP_ACCEPT", rq->envp)};
 	if (params_is_identity(&params, &lim))
-		st = serve_original(app, &resp, key.data, &log, &fail);
+		st = serve_original(&req);
 	else
-		st = serve_derivative(app, &resp, key.data, path + 1, &params, &lim,
-				      FCGX_GetParam("HTTP_ACCEPT", rq->envp), &log, &fail, later);
+		st = serve_derivative(&req, &params, &lim, later);
 done:
 	if (st == ST_NOT_MODIFIED && !resp.head_sent)
 		st = ST_INTERNAL; /* every 304 is sent where it is decided */

@@ -52,7 +52,7 @@ static const struct {
 } groups[] = {
     {"path", unit_path},     {"sigv4", unit_sigv4}, {"auth", unit_auth},   {"config", unit_config},
     {"json", unit_json},     {"probe", unit_probe}, {"geom", unit_geom},   {"http", unit_http},
-    {"params", unit_params}, {"plan", unit_plan},   {"s3req", unit_s3req},
+    {"params", unit_params}, {"plan", unit_plan},   {"s3req", unit_s3req}, {"decide", unit_decide},
 };
 
 int main(int argc, char **argv)

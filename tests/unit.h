@@ -29,5 +29,6 @@ void unit_geom(void);
 void unit_http(void);
 void unit_plan(void);
 void unit_s3req(void);
+void unit_decide(void);
 
 #endif
