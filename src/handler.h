@@ -1,5 +1,6 @@
 /*
- * handler.h - one FastCGI request, from parameters to response.
+ * handler.h - one FastCGI request, from parameters to response: the entry
+ * points main.c uses (request.c; struct deferred is in derivative.h).
  */
 #ifndef IMGSVC_HANDLER_H
 #define IMGSVC_HANDLER_H
@@ -7,18 +8,7 @@
 #include <fcgiapp.h>
 
 #include "app.h"
-#include "buf.h"
-#include "img.h"
-
-/* A derivative to write to the cache once the response is finished. */
-struct deferred {
-	bool pending;
-	struct buf key;                /* its object key */
-	struct buf source_etag;        /* x-amz-meta-source-etag: the original's ETag, unquoted */
-	char variant[32];              /* x-amz-meta-imgsvc-variant */
-	char source_last_modified[64]; /* x-amz-meta-source-last-modified */
-	struct img_output out;         /* its bytes */
-};
+#include "derivative.h"
 
 /* Answers one request; fills later with work to do after FCGX_Finish_r. */
 void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *later);
