@@ -402,11 +402,16 @@ static void respond_object(struct conn *c, struct request *r, struct object *o)
 	char *h;
 	size_t cap = 512 + strlen(o->meta);
 
+	/* If-None-Match decides when present; If-Modified-Since only without it. */
+	bool unchanged;
+	if (r->if_none_match)
+		unchanged = etag_listed(r->if_none_match, r->if_none_match_len, o->etag);
+	else
+		unchanged =
+		    r->if_modified_since &&
+		    not_modified_since(r->if_modified_since, r->if_modified_since_len, o->mtime);
 	h = xmalloc(cap);
-	if (r->if_none_match ? etag_listed(r->if_none_match, r->if_none_match_len, o->etag)
-			     : r->if_modified_since &&
-				   not_modified_since(r->if_modified_since,
-						      r->if_modified_since_len, o->mtime)) {
+	if (unchanged) {
 		snprintf(h, cap, "ETag: %s\r\nLast-Modified: %s\r\n", o->etag, o->last_modified);
 		answer(c, 304, "Not Modified", h, NULL, NULL, false);
 	} else {
@@ -480,8 +485,8 @@ static bool send_answer(struct conn *c)
 		if (c->head_off < c->head_len)
 			iov[n++] = (struct iovec){c->head + c->head_off, c->head_len - c->head_off};
 		if (c->obj && c->body_off < c->obj->len)
-			iov[n++] = (struct iovec){c->obj->body + c->body_off,
-						  c->obj->len - c->body_off};
+			iov[n++] =
+			    (struct iovec){c->obj->body + c->body_off, c->obj->len - c->body_off};
 		if (n == 0)
 			break;
 		ssize_t w = writev(c->fd, iov, n);
@@ -536,8 +541,8 @@ static void try_request(struct conn *c)
 	if (!end) {
 		if (c->in_len > HEAD_MAX) {
 			c->close_after = true;
-			answer(c, 431, "Request Header Fields Too Large", "", "RequestHeaderTooLarge",
-			       NULL, false);
+			answer(c, 431, "Request Header Fields Too Large", "",
+			       "RequestHeaderTooLarge", NULL, false);
 			c->request_len = c->in_len;
 			start_answer(c);
 		}
