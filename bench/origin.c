@@ -16,7 +16,8 @@
  *            in memory (later GETs and HEADs serve them back); 412 for
  *            If-None-Match: * on an existing key
  *
- * SigV4 headers and the query string are ignored. A request is answered
+ * SigV4 headers and the query string are ignored. Each PUT is logged on
+ * stderr ("origin: PUT /KEY N bytes"), nothing else per request. A request is answered
  * DELAY_MS after it has been read in full (PUT: after its body): the
  * answer is prepared at once, then waits in a queue. The delay is the same
  * for every request, so the queue is in due order and one epoll timeout
@@ -442,6 +443,7 @@ static void respond_put(struct conn *c, struct request *r, const char *body)
 	char *meta = r->meta ? r->meta : xstrdup("");
 	r->meta = NULL;
 	store(r->key, copy, len, time(NULL), type, meta);
+	fprintf(stderr, "origin: PUT /%s %zu bytes\n", r->key, len);
 	snprintf(h, sizeof h, "ETag: %s\r\nContent-Length: 0\r\n", lookup(r->key)->etag);
 	answer(c, 200, "OK", h, NULL, NULL, false);
 }
