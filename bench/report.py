@@ -85,9 +85,9 @@ w("")
 w(f"wrk -t2 -d{vals.get('run.duration')}s --latency per row, at -c" + " and -c".join(conns) +
   "; everything on 127.0.0.1. The S3 origin is bench/origin.c (objects in memory, every answer after "
   "its first-byte delay); imgsvc, sharp, ipx and nginx all fetch from it. imgsvc runs under lighttpd "
-  f"with the shipped snippet (max-procs {vals.get('run.procs')}) and the configuration's defaults for "
-  f"threads ({vals.get('run.default_threads')} in etc/imgsvc.ini.sample), image_workers and "
-  f"[s3] timeout_ms ({int(deadline)})" + (f"; **experiment: {exp}**" if exp else "") + ". "
+  f"with the shipped snippet (max-procs {vals.get('run.procs')}) and the configuration's defaults"
+  + ("" if "BENCH_THREADS" in exp else f", threads = {vals.get('run.default_threads')} (etc/imgsvc.ini.sample)")
+  + f", [s3] timeout_ms = {int(deadline)}" + (f"; **experiment: {exp}**" if exp else "") + ". "
   "CPU ms/req = utime+stime of the server's own processes (imgsvc workers; node; nginx workers; "
   "the origin; lighttpd) over the run ÷ requests completed; the notes give the front lighttpd, the "
   "origin and the whole machine (all cores: wrk and anything else running included). "
