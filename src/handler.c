@@ -37,6 +37,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "crypto.h"
+#include "gate.h"
 #include "http.h"
 #include "img.h"
 #include "json.h"
@@ -735,6 +736,7 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 			  .deadline = clock_mono_ms() + app->cfg->s3.timeout_ms};
 	struct s3_object dobj, src;
 	enum cache_found found = CACHE_MISS;
+	bool holds_source = false; /* a place in app->sources */
 	struct image_meta m = {.vary_accept = p->fm == FM_AUTO};
 	char etag[HTTP_ETAG_LEN], var[32], inm[HTTP_ETAG_LEN];
 	enum status st;
@@ -776,7 +778,16 @@ static enum status serve_derivative(const struct app *app, struct response *resp
 		 * A miss: the original, whole. A derivative the HEAD could not
 		 * vouch for: a conditional GET, which S3 answers 304 when the
 		 * original is still the derivative's source, else with the new one.
+		 * Either may bring a whole original to work on: it waits for a
+		 * place among the process's sources first.
 		 */
+		holds_source = gate_enter(app->sources, f.deadline);
+		if (!holds_source) {
+			f.detail = "no place for another original before the deadline "
+				   "(timeout_ms): host busy";
+			st = ST_UNAVAILABLE;
+			goto out;
+		}
 		st = get_original(&f, key, found == CACHE_UNCONFIRMED ? inm : NULL, NULL, log,
 				  detail);
 		if (st == ST_NOT_MODIFIED && found == CACHE_UNCONFIRMED) {
@@ -820,6 +831,8 @@ fresh:
 		later->pending = true;
 	}
 out:
+	if (holds_source)
+		gate_leave(app->sources);
 	if (f.detail && st != ST_OK && !detail->len)
 		buf_puts(detail, f.detail);
 	buf_free(&f.data);

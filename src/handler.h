@@ -13,6 +13,7 @@
 #include "state.h"
 
 struct redis_limiter;
+struct gate;
 struct slots;
 
 /* What a serving thread's requests use: its own S3 client and Redis link,
@@ -22,6 +23,7 @@ struct app {
 	struct s3_client *s3;
 	struct state *state;         /* the host's shared state; NULL when none */
 	struct redis_limiter *redis; /* usage-plan counters in Redis; NULL when local */
+	struct gate *sources;        /* originals held for image work in this process */
 	struct slots *slots;         /* image_workers, host-wide with a state file */
 };
 
