@@ -8,6 +8,7 @@
 #define IMGSVC_APP_H
 
 struct cfg;
+struct gate;
 struct redis_limiter;
 struct s3_client;
 struct slots;
@@ -18,6 +19,7 @@ struct app {
 	struct s3_client *s3;
 	struct state *state;         /* the host's shared state; NULL when none */
 	struct redis_limiter *redis; /* usage-plan counters in Redis; NULL when local */
+	struct gate *sources;        /* originals held for image work in this process */
 	struct slots *slots;         /* image_workers, host-wide with a state file */
 };
 

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "config.h"
 #include "decide.h"
+#include "gate.h"
 #include "http.h"
 #include "original.h"
 #include "path.h"
@@ -130,6 +131,7 @@ enum status deriv_serve(const struct request *rq, struct params *p, const struct
 	struct fetch f;
 	struct s3_object dobj, src;
 	enum cache_found found = CACHE_MISS;
+	bool holds_source = false; /* a place in app->sources */
 	bool vary_accept = p->fm == FM_AUTO;
 	char var[32], inm[HTTP_ETAG_LEN];
 	enum status st = ST_OK;
@@ -171,8 +173,20 @@ enum status deriv_serve(const struct request *rq, struct params *p, const struct
 		 * vouch for: a conditional GET, which S3 answers 304 when the
 		 * original is still the derivative's source, else with the new one.
 		 */
-		if (found != CACHE_FRESH)
-			st = orig_fetch(&f, found == CACHE_UNCONFIRMED ? inm : NULL);
+		if (found != CACHE_FRESH) {
+			/*
+			 * Either may bring a whole original to work on: it waits
+			 * for a place among the process's sources first.
+			 */
+			holds_source = gate_enter(app->sources, f.deadline);
+			if (holds_source) {
+				st = orig_fetch(&f, found == CACHE_UNCONFIRMED ? inm : NULL);
+			} else {
+				failure_note(rq->fail, "no place for another original before the "
+						       "deadline (timeout_ms): host busy");
+				st = ST_UNAVAILABLE;
+			}
+		}
 		if (st == ST_NOT_MODIFIED && found == CACHE_UNCONFIRMED) {
 			found = CACHE_FRESH;
 			src = f.obj;
@@ -221,6 +235,8 @@ enum status deriv_serve(const struct request *rq, struct params *p, const struct
 			break;
 		}
 	}
+	if (holds_source)
+		gate_leave(app->sources);
 	buf_free(&f.data);
 	buf_free(&cached.data);
 	buf_free(&canon);

@@ -29,6 +29,7 @@
 #include "config.h"
 #include "creds.h"
 #include "handler.h"
+#include "gate.h"
 #include "heap.h"
 #include "img.h"
 #include "reqlog.h"
@@ -416,6 +417,7 @@ int main(int argc, char **argv)
 	};
 	struct state *state = NULL;
 	struct slots *slots = NULL;
+	struct gate *sources = NULL;
 	struct creds_provider *creds = NULL; /* one for all threads: fetched once */
 	void *share = NULL;                  /* the threads' S3 connections */
 	size_t n_threads = (size_t)cfg->server.threads;
@@ -435,7 +437,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "imgsvc: cannot initialise libfcgi\n");
 		goto out;
 	}
-	struct app shared = {.cfg = cfg, .state = state, .slots = slots};
+	/* Four originals in hand for each image this process can work on: one
+	 * in work, the others on their way from S3 or waiting (see gate.h). */
+	sources = gate_new(4 * local_images);
+	struct app shared = {.cfg = cfg, .state = state, .sources = sources, .slots = slots};
 	creds = creds_provider_new(&copt, err, sizeof err);
 	if (!creds) {
 		fprintf(stderr, "imgsvc: %s\n", err);
@@ -478,6 +483,7 @@ out:
 	free(workers);
 	s3_share_free(share);
 	creds_provider_free(creds);
+	gate_free(sources);
 	slots_close(slots);
 	state_close(state);
 	img_shutdown();

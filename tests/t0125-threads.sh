@@ -72,6 +72,17 @@ check "  no slot left taken" sh -c "od -An -tx1 -j 128 -N 16 '$T/thr.state.slots
 check "  the worker runs as many threads after the resizes as before ($THREADS_BEFORE: no OpenMP pool)" \
 	test "$(ls "/proc/$WORKER/task" | wc -l)" = "$THREADS_BEFORE"
 
+# Resizes of originals that take 1 s to arrive: with image_workers = 1 the
+# process holds at most 4 originals for image work at once (src/gate.h),
+# so 6 take two rounds of the S3 wait, where 6 passthroughs took one.
+start=$(date +%s%N)
+for i in $(seq "$N"); do creq "$i" /slow/photo.jpg "w=$((200 + i))"; done
+wait_batch
+elapsed=$((($(date +%s%N) - start) / 1000000))
+check "$N resizes of slow originals: all 200" all_ok
+check "  in ${elapsed} ms: 4 originals in hand at once, then 2 (>= 2000; unbounded: one round)" \
+	test "$elapsed" -ge 2000 -a "$elapsed" -lt 5000
+
 # SIGTERM while requests are in flight: each completes, then the exit.
 for i in $(seq "$N"); do creq "$i" /slow/photo.jpg; done
 sleep 0.4
