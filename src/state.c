@@ -111,6 +111,8 @@ struct state_file {
 struct state {
 	struct state_file *f;
 	bool readonly; /* mapped read-only: reads take no lock */
+	int codes[ST_COUNT]; /* the HTTP codes counted apart, ascending (status.c) */
+	size_t ncodes;
 };
 
 static void fail(char *err, size_t errlen, const char *fmt, ...)
@@ -289,6 +291,7 @@ static struct state *open_state(const char *path, bool report, char *err, size_t
 	s = xcalloc(1, sizeof *s);
 	s->f = f;
 	s->readonly = readonly;
+	s->ncodes = status_http_codes(s->codes);
 	f = MAP_FAILED;
 out:
 	if (f != MAP_FAILED)
@@ -444,12 +447,10 @@ enum plan_verdict state_admit(struct state *s, const char *key_name, const struc
 	return v;
 }
 
-static size_t status_index(int status)
+static size_t status_index(const struct state *s, int status)
 {
-	int codes[ST_COUNT];
-	size_t n = status_http_codes(codes);
-	for (size_t i = 0; i < n; i++)
-		if (codes[i] == status)
+	for (size_t i = 0; i < s->ncodes; i++)
+		if (s->codes[i] == status)
 			return i;
 	return N_STATUS - 1;
 }
@@ -482,7 +483,7 @@ void state_record(struct state *s, const struct state_request *r)
 	if (lock(s) != 0)
 		return;
 	struct metrics *m = &s->f->m;
-	m->status[status_index(r->status)]++;
+	m->status[status_index(s, r->status)]++;
 	observe(&m->latency, r->total_s);
 	if (r->s3_s >= 0)
 		observe(&m->s3, r->s3_s);
@@ -676,10 +677,8 @@ void state_metrics(struct state *s, struct buf *out)
 
 	family(out, "imgsvc_requests_total", "counter",
 	       "Requests answered, by HTTP status (other: any status not listed).");
-	int codes[ST_COUNT];
-	size_t ncodes = status_http_codes(codes);
-	for (size_t i = 0; i < ncodes; i++)
-		buf_printf(out, "imgsvc_requests_total{status=\"%d\"} %lld\n", codes[i],
+	for (size_t i = 0; i < s->ncodes; i++)
+		buf_printf(out, "imgsvc_requests_total{status=\"%d\"} %lld\n", s->codes[i],
 			   (long long)m.status[i]);
 	buf_printf(out, "imgsvc_requests_total{status=\"other\"} %lld\n",
 		   (long long)m.status[N_STATUS - 1]);
