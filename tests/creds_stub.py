@@ -101,12 +101,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def answer(self, status, body=b"", ctype="text/plain"):
+        # Logged before answering: the client may exit (and the test read
+        # the log) as soon as the body arrives.
+        self.log(status)
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        self.log(status)
 
     def log(self, status):
         st = self.server.state
