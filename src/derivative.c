@@ -182,9 +182,8 @@ enum status deriv_serve(const struct request *rq, struct params *p, const struct
 			if (holds_source) {
 				st = orig_fetch(&f, found == CACHE_UNCONFIRMED ? inm : NULL);
 			} else {
-				failure_note(rq->fail, "no place for another original before the "
-						       "deadline (timeout_ms): host busy");
-				st = ST_UNAVAILABLE;
+				st = failure_busy(rq->fail, "no place for another original before "
+							    "the deadline (timeout_ms): host busy");
 			}
 		}
 		if (st == ST_NOT_MODIFIED && found == CACHE_UNCONFIRMED) {

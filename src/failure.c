@@ -30,3 +30,12 @@ void failure_free(struct failure *f)
 {
 	buf_free(&f->detail);
 }
+
+enum status failure_busy(struct failure *f, const char *detail)
+{
+	failure_note(f, detail);
+	f->message = "Server busy: no capacity for the image work before the deadline; "
+		     "try again shortly";
+	f->retry_after = 1;
+	return ST_UNAVAILABLE;
+}

@@ -31,6 +31,12 @@ void failure_note(struct failure *f, const char *detail);
 void failure_notef(struct failure *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* What the log says: the detail, else the public message, else NULL. */
 const char *failure_reason(const struct failure *f);
+/*
+ * The host had no capacity for the request's image work before its
+ * deadline: a 503 that tells the client so and to retry (Retry-After: 1),
+ * with DETAIL, which wait ran out, for the log.
+ */
+enum status failure_busy(struct failure *f, const char *detail);
 void failure_free(struct failure *f);
 
 #endif

@@ -195,9 +195,8 @@ enum status orig_transform(struct fetch *f, const struct params *p, const struct
 	int slot = slots_acquire(app->slots, wait_until);
 	if (slot < 0) {
 		log->img_ms = (long)(clock_mono_ms() - t0);
-		failure_note(f->rq->fail,
-			     "no image slot came free before the deadline (timeout_ms): host busy");
-		return ST_UNAVAILABLE;
+		return failure_busy(f->rq->fail, "no image slot came free before the deadline "
+						 "(timeout_ms): host busy");
 	}
 	long long t1 = clock_mono_ms(); /* img_ms is the work, not the wait */
 	enum status st =

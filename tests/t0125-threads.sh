@@ -83,6 +83,51 @@ check "$N resizes of slow originals: all 200" all_ok
 check "  in ${elapsed} ms: 4 originals in hand at once, then 2 (>= 2000; unbounded: one round)" \
 	test "$elapsed" -ge 2000 -a "$elapsed" -lt 5000
 
+# The host's one image slot held by another live process (a sleep whose
+# pid the test writes in as the slot's owner, as a worker of another
+# spawn-fcgi pool would be): resizes wait for it until their deadline
+# (timeout_ms 5000), then answer 503 saying the server is busy, with
+# Retry-After, and log which wait ran out. (Four wait for the slot holding
+# the process's 4 places for originals; the other two get a place as those
+# give up, just before their own deadline, and then wait for the slot.)
+# Once the holder dies its slot is reclaimed and a resize succeeds.
+sleep 60 &
+HOLDER=$!
+python3 -c 'import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(128)
+    f.write(struct.pack("<i", int(sys.argv[2])))' "$T/thr.state.slots" "$HOLDER"
+start=$(date +%s%N)
+for i in $(seq "$N"); do creq "$i" /photo.jpg "w=$((300 + i))"; done
+wait_batch
+elapsed=$((($(date +%s%N) - start) / 1000000))
+# busy_answers: how many of the batch are a JSON 503 saying the server is
+# busy, with Retry-After: 1.
+busy_answers() {
+	local i n=0
+	for i in $(seq "$N"); do
+		head -n 1 "$T/r.$i.raw" | grep -q '^Status: 503' &&
+			grep -q '^Content-Type: application/json' "$T/r.$i.raw" &&
+			grep -q '^Retry-After: 1' "$T/r.$i.raw" &&
+			grep -q '"Server busy: no capacity for the image work before the deadline; try again shortly"' \
+				"$T/r.$i.raw" && n=$((n + 1))
+	done
+	echo "$n"
+}
+check "$N resizes while another process holds the only image slot: 503 busy, Retry-After, after the deadline (${elapsed} ms)" \
+	test "$(busy_answers)" = "$N" -a "$elapsed" -ge 4900 -a "$elapsed" -lt 9000
+check "  each logged as a 503 with the wait that ran out" \
+	test "$(grep -c 'status=503 .*detail="no image slot came free before the deadline (timeout_ms): host busy"' \
+		"$SERVER_LOG")" = "$N"
+kill "$HOLDER"
+wait "$HOLDER" 2>/dev/null
+N_SAVED=$N
+N=1
+creq 1 /photo.jpg w=333
+wait_batch
+check "  once the holder is gone its slot is reclaimed: the next resize is a 200" all_ok
+N=$N_SAVED
+
 # SIGTERM while requests are in flight: each completes, then the exit.
 for i in $(seq "$N"); do creq "$i" /slow/photo.jpg; done
 sleep 0.4
