@@ -185,6 +185,22 @@ for img, mp in (("2", "2 MP"), ("12", "12 MP")):
     target(f"imgsvc CPU ms per resized image ÷ GraphicsMagick floor, {mp} → 400 px, +{first_lat} ms, -c{first_c}",
            f(r + ".cpu") if valid(r) else None, f("gm" + img + ".cpu"), "≤", 1.10)
 
+# Quality: no speed bought with pixels. imgsvc's 400 px JPEG against the
+# reference (bench/reference.js) within 0.5 dB of the better reference server's.
+for img, mp in (("photo2mp.jpg", "2 MP"), ("photo12mp.jpg", "12 MP")):
+    mine = f(f"psnr.{img}.imgsvc")
+    refs = [x for x in (f(f"psnr.{img}.sharp"), f(f"psnr.{img}.ipx")) if x is not None]
+    if mine is None or not refs:
+        w(f"| PSNR of the 400 px JPEG from {mp} against the reference | — | ≥ the better of sharp and ipx − 0.5 dB | FAIL (missing) |")
+        results.append(False)
+        continue
+    best = max(refs)
+    ok = mine >= best - 0.5
+    results.append(ok)
+    w(f"| PSNR of the 400 px JPEG from {mp} against the reference (libvips, whole decode, Lanczos-3): imgsvc; "
+      f"sharp, ipx | {mine:.2f} dB; {', '.join(f'{x:.2f}' for x in refs)} dB | ≥ the better of sharp and ipx − 0.5 dB | "
+      f"{'PASS' if ok else 'FAIL'} |")
+
 # The mixed load: memory, failures, deadline.
 trace = [tuple(int(x) for x in p.split(":")) for p in vals.get("mix.trace", "").split() if ":" in p]
 mix_target = int(f("run.mix_target", 10000))
