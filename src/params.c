@@ -1,6 +1,6 @@
 /*
  * params.c - the query string into struct params, and back out as the
- * canonical form (SPEC §2).
+ * canonical form (README "Transformations").
  *
  * The query is walked once, item by item. Each name and value is
  * percent-decoded into a small fixed buffer: every valid value fits in a

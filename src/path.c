@@ -1,5 +1,5 @@
 /*
- * path.c - image path validation (SPEC §1).
+ * path.c - image path validation (the rules: path.h, README "Paths").
  *
  * The path is checked byte by byte in one pass: UTF-8 validity (no
  * overlongs, surrogates or code points past U+10FFFF), no control

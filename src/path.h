@@ -4,7 +4,7 @@
  * PATH_INFO arrives already percent-decoded by the web server and is used
  * exactly as it is: never decoded again, so "/a%41.jpg" names the object
  * "a%41.jpg". These checks are defence in depth behind the web server's own
- * normalisation (SPEC §1).
+ * normalisation (README "Paths").
  */
 #ifndef IMGSVC_PATH_H
 #define IMGSVC_PATH_H

@@ -2,7 +2,7 @@
 # t0135-s3-faults.sh - every way S3 fails, through lighttpd (one worker)
 # against tests/fakes3.py (issue 6). For each fault, asked for as an
 # original and as a derivative (?w=8, derivative_cache on):
-#   - the status of SPEC §3 with its JSON body: 502 for an error answer,
+#   - the status README "Responses" gives, with its JSON body: 502 for an error answer,
 #     a redirect, a broken or unreadable answer; 504 when S3 does not answer
 #     within timeout_ms; 404 for NoSuchKey and AccessDenied; 415 for a 200
 #     that is not an image but was to be transformed;
@@ -173,7 +173,7 @@ check "a stalled body is logged as a timeout" log_has 'stallbody/orig.png status
 # --- not an image ---------------------------------------------------------------------------
 
 fault "200 text/html, to be transformed" "/html/page.png?w=8" 415 1 fast
-# An original is streamed as it is (SPEC §2; README "Responses": a file
+# An original is streamed as it is (README "Responses": a file
 # that is not a recognised image is passed through), but never as a page
 # a browser would run: application/octet-stream, nosniff.
 fake_mark

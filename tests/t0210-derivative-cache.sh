@@ -1,5 +1,5 @@
 #!/bin/bash
-# t0210-derivative-cache.sh - the derivative cache in S3 (SPEC section 4),
+# t0210-derivative-cache.sh - the derivative cache in S3 (README "Derivative cache"),
 # through lighttpd against moto (signature checking on): the object's
 # canonical name and source-etag metadata, hits byte-identical to the miss
 # and served without decoding, equivalent requests sharing one derivative,

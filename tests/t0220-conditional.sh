@@ -1,5 +1,5 @@
 #!/bin/bash
-# t0220-conditional.sh - conditional requests (SPEC section 3): If-None-Match
+# t0220-conditional.sh - conditional requests (README "HTTP caching"): If-None-Match
 # and If-Modified-Since answered 304 with the ETag and no body, for an
 # original, a derivative computed now (miss) and one from the cache (hit);
 # a non-matching validator gets the full 200. Through lighttpd against moto

@@ -1,5 +1,5 @@
 /*
- * unit_params.c - the parameter rules of SPEC §2, the canonical form that
+ * unit_params.c - the parameter rules (README "Transformations"), the canonical form that
  * makes equivalent requests share a derivative, and the Accept header test
  * behind fm=auto. Inputs are copied into exactly-sized heap blocks so that
  * valgrind would catch a read past the terminating NUL.

@@ -1,5 +1,5 @@
 /*
- * unit_path.c - the path rules of SPEC §1 and the object key they build.
+ * unit_path.c - the path rules (README "Paths") and the object key they build.
  */
 #include <string.h>
 
