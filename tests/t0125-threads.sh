@@ -116,17 +116,16 @@ busy_answers() {
 }
 check "$N resizes while another process holds the only image slot: 503 busy, Retry-After, after the deadline (${elapsed} ms)" \
 	test "$(busy_answers)" = "$N" -a "$elapsed" -ge 4900 -a "$elapsed" -lt 9000
+# Which wait runs out first for the last two depends on a few ms: either is right.
 check "  each logged as a 503 with the wait that ran out" \
-	test "$(grep -c 'status=503 .*detail="no image slot came free before the deadline (timeout_ms): host busy"' \
+	test "$(grep -cE 'status=503 .*detail="no (image slot came free|place for another original) before the deadline \(timeout_ms\): host busy"' \
 		"$SERVER_LOG")" = "$N"
 kill "$HOLDER"
 wait "$HOLDER" 2>/dev/null
-N_SAVED=$N
-N=1
 creq 1 /photo.jpg w=333
 wait_batch
-check "  once the holder is gone its slot is reclaimed: the next resize is a 200" all_ok
-N=$N_SAVED
+check "  once the holder is gone its slot is reclaimed: the next resize is a 200" \
+	grep -q '^Status: 200' "$T/r.1.raw"
 
 # SIGTERM while requests are in flight: each completes, then the exit.
 for i in $(seq "$N"); do creq "$i" /slow/photo.jpg; done
