@@ -107,4 +107,7 @@ for i in $(seq 100); do grep -q "ERROR SUMMARY" "$T/valgrind.txt" 2>/dev/null &&
 say "$(grep -E 'definitely lost|ERROR SUMMARY' "$T/valgrind.txt" | sed 's/^==[0-9]*== *//' | tr '\n' ' ')"
 check "valgrind ran to the end" grep -q "ERROR SUMMARY" "$T/valgrind.txt"
 check "no memory errors" grep -q "ERROR SUMMARY: 0 errors" "$T/valgrind.txt"
+# What it found, in the log for whoever reads a failure.
+grep -q "ERROR SUMMARY: 0 errors" "$T/valgrind.txt" ||
+	sed -n '/^==[0-9]*== [A-Z][a-z]/,/^==[0-9]*== $/p' "$T/valgrind.txt" | head -80 >&2
 check "no definite leaks" sh -c "grep -q 'ERROR SUMMARY' '$T/valgrind.txt' && ! grep -E 'definitely lost: [1-9]' '$T/valgrind.txt'"
