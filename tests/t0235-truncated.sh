@@ -1,0 +1,78 @@
+#!/bin/bash
+# t0235-truncated.sh - a truncated or corrupt image is never served as a good
+# one: a transform of a JPEG, PNG, GIF or WebP cut short answers 415 (no
+# 200, no public Cache-Control), is logged, and nothing is written to the
+# derivative cache; garbage behind a valid 16x16 header is 415, not 413.
+# Through lighttpd (one worker) against moto (signature checking on).
+
+. "$(dirname "$0")/lib.sh"
+require_imgsvc
+require_tools moto_server aws curl gm lighttpd
+
+make_fixtures
+make_small_png
+start_moto
+dir=$T/fixtures
+mkdir -p "$dir/$PREFIX"
+cp "$T/small.png" "$dir/$PREFIX"
+# Each format from one 1200x800 noisy picture (noise: no run compresses
+# away, so every cut point lands inside the pixel data), cut at 30, 60 and
+# 90 % of its length.
+gm convert -size 1200x800 plasma:fractal +noise Gaussian "$T/full.png" ||
+	bail_out "gm convert failed"
+for fmt in jpg png gif webp; do
+	gm convert "$T/full.png" "$T/full.$fmt" || bail_out "gm convert $fmt failed"
+	len=$(stat -c %s "$T/full.$fmt")
+	for pct in 30 60 90; do
+		head -c $((len * pct / 100)) "$T/full.$fmt" >"$dir/${PREFIX}cut$pct.$fmt"
+	done
+done
+# A valid 16x16 PNG header (signature and IHDR) followed by noise.
+"$PY" - "$T/small.png" "$dir/${PREFIX}garbage16.png" <<'EOF'
+import random, struct, sys, zlib
+ihdr = struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)
+head = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + \
+    struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+rnd = random.Random(7)
+body = bytes(rnd.randrange(256) for _ in range(400))
+idat = struct.pack(">I", len(body)) + b"IDAT" + body + struct.pack(">I", zlib.crc32(b"IDAT" + body))
+open(sys.argv[2], "wb").write(head + idat + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND")))
+EOF
+upload_dir "$dir"
+
+write_config "$T/imgsvc.ini"
+start_lighttpd "$T/imgsvc.ini" 1
+
+not_public() {
+	case $(hdr Cache-Control) in *public*) echo "Cache-Control: $(hdr Cache-Control)" && return 1 ;; esac
+	return 0
+}
+
+for fmt in jpg png gif webp; do
+	for pct in 30 60 90; do
+		log_mark
+		get "/cut$pct.$fmt?w=100"
+		ok_json_error "$fmt cut at $pct %, w=100: 415" 415
+		check "  not public" not_public
+		check "  logged" wait_log_line " /cut$pct.$fmt "
+	done
+done
+get "/cut60.jpg?w=100"
+ok_json_error "cut JPEG again: still 415 (no cached copy)" 415
+
+log_mark
+get "/garbage16.png?w=8"
+ok_json_error "16x16 PNG header with a garbage body, w=8: 415 (not 413)" 415
+
+get /small.png
+check "a normal request still works" status_is 200
+
+# Nothing but the originals in the bucket: no derivative was written.
+no_derivatives() {
+	sleep 1
+	list_keys >"$T/all-keys" || return 1
+	if grep -v "^$PREFIX" "$T/all-keys"; then return 1; fi
+	return 0
+}
+check "nothing written outside $PREFIX (no derivative cached)" no_derivatives
+
