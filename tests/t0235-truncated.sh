@@ -49,6 +49,8 @@ data = open(sys.argv[1], "rb").read()
 seg = b"\xff\xe2" + (65533).to_bytes(2, "big") + b"X" * 65531
 open(sys.argv[2], "wb").write(data[:2] + seg * 10 + data[2:])
 EOF
+# The same picture cut at 60 %: wider than max_width, so a plain GET clamps it.
+head -c $(($(stat -c %s "$T/wide.jpg") * 60 / 100)) "$T/wide.jpg" >"$dir/${PREFIX}widecut.jpg"
 upload_dir "$dir"
 
 write_config "$T/imgsvc.ini"
@@ -70,6 +72,13 @@ for fmt in jpg png gif webp; do
 done
 get "/cut60.jpg?w=100"
 ok_json_error "cut JPEG again: still 415 (no cached copy)" 415
+check "  the log says why" log_since_mark_has "truncated or corrupt"
+
+log_mark
+get /widecut.jpg
+ok_json_error "plain GET of a 4000 px original cut at 60 % (clamped): 415" 415
+check "  not public" not_public
+check "  logged" wait_log_line " /widecut.jpg "
 
 log_mark
 get "/garbage16.png?w=8"
