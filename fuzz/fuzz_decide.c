@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!*ims)
 		in.if_modified_since = NULL;
 	in.probed = probe_image(p, left, &in.info);
-	in.have = flags & 64 ? DECIDE_SNIFF_MAX : left;
+	in.have = flags & 64 && in.max_source_bytes > 0 ? (size_t)in.max_source_bytes : left;
 	in.length = flags & 128 ? -1 : (long long)left;
 
 	enum action a = decide(&in, &out);
@@ -127,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case ACT_KEEP_READING:
 		FUZZ_CHECK(in.probed == PROBE_NEED_MORE && !in.complete &&
-			       in.have < DECIDE_SNIFF_MAX,
+			       (long long)in.have < in.max_source_bytes,
 			   "kept reading with the probe decided");
 		FUZZ_CHECK(!in.cached && !in.s3_not_modified, "kept reading with nothing to read");
 		break;

@@ -201,6 +201,19 @@ put("image", "photo-truncated-jpg", prefix(16) + photo[: len(photo) // 2])
 png = open(os.path.join(fx, "photo.png"), "rb").read()
 put("image", "photo-truncated-png", prefix(16) + png[: len(png) // 2])
 put("image", "bomb-header-png", prefix(10) + open(os.path.join(fx, "bomb.png"), "rb").read()[:64])
+# Cut short at several points (decoder warnings that must fail, not a grey
+# 200), garbage behind a valid 16x16 PNG header (415, never 413), and a
+# JPEG with two full APP2 segments before its frame header.
+for name in ["photo.jpg", "photo.png", "photo.gif", "lossless.webp"]:
+    whole = open(os.path.join(fx, name), "rb").read()
+    for pct in (30, 90):
+        put("image", "%s-cut%d" % (name.replace(".", "-"), pct), prefix(16) + whole[: len(whole) * pct // 100])
+ihdr16 = struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)
+put("image", "garbage-16x16-png", prefix(8) + b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" +
+    ihdr16 + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr16)) + struct.pack(">I", 64) + b"IDAT" +
+    bytes((i * 37) & 255 for i in range(68)))
+app2 = b"\xff\xe2" + struct.pack(">H", 65533) + b"X" * 65531
+put("image", "jpeg-big-app2", prefix(16) + photo[:2] + app2 * 2 + photo[2:])
 
 def chunk(kind, body):
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
@@ -230,6 +243,8 @@ for name in ["photo.jpg", "photo.png", "photo.gif", "lossless.webp", "bomb.png"]
     put("decide", base + "-judged", settings(flags=2, max_width=0) + conds("", lm) + head)
     put("decide", base + "-s3-304", settings(flags=4) + conds('"abc"') + head)
 put("decide", "truncated-jpg", settings(flags=64) + conds() + photo[:40])
+# The frame header past the first 128 KiB, and max_source_bytes just short of it.
+put("decide", "jpeg-big-app2", settings(flags=64, nbytes=140000) + conds() + photo[:2] + app2 * 2 + photo[2:300])
 put("decide", "text", settings(flags=8) + conds('W/"abc", "x"') + b"hello, world")
 EOF
 echo "corpus: $(find "$out" -type f | wc -l) files, $(du -sh "$out" | cut -f1)"

@@ -34,10 +34,18 @@ static enum action pass(const struct decide_in *in, struct decide_out *out)
 	return in->judge_here && client_has(in, out->etag) ? ACT_NOT_MODIFIED : ACT_PASS;
 }
 
-/* The probe has not decided yet, and more bytes may still decide it. */
+/*
+ * The probe has not decided yet, and more bytes may still decide it. The
+ * bound is max_source_bytes, not a fixed sniff size: a JPEG may carry more
+ * than half a megabyte of APPn segments before its frame header, and a
+ * fixed bound made the answer depend on where S3's chunks happened to end
+ * (the caller probes at most max_source_bytes bytes, so the outcome is the
+ * same however the bytes arrive).
+ */
 static bool need_more(const struct decide_in *in)
 {
-	return in->probed == PROBE_NEED_MORE && !in->complete && in->have < DECIDE_SNIFF_MAX;
+	return in->probed == PROBE_NEED_MORE && !in->complete &&
+	       (long long)in->have < in->max_source_bytes;
 }
 
 /* Whether a source may be decoded: its bytes, its format, its pixels. */

@@ -18,9 +18,6 @@
 #include "probe.h"
 #include "status.h"
 
-/* How much of an original may be held while looking for its dimensions. */
-#define DECIDE_SNIFF_MAX (512 * 1024)
-
 enum action {
 	ACT_KEEP_READING, /* the probe needs more of the original's bytes */
 	ACT_PASS,         /* an original as it is: stream it */

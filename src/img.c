@@ -130,9 +130,29 @@ static void jpeg_hint(ImageInfo *ii, const struct probe_info *info, const struct
 	DestroyExceptionInfo(&ex);
 }
 
+/*
+ * Only a resource limit means "too large". Every error class lies in
+ * 400..499 (ResourceLimitError is 400 itself), so a range test counted a
+ * corrupt body (CorruptImageError, 425) as a limit and answered 413 for
+ * garbage behind a valid 16x16 header.
+ */
 static bool resource_error(const ExceptionInfo *ex)
 {
-	return ex->severity >= ResourceLimitError && ex->severity < ResourceLimitError + 100;
+	return ex->severity == ResourceLimitError;
+}
+
+/*
+ * A warning left by the decoder that means the pixels are not the file's:
+ * truncation ("premature end of file", "unexpected end of file") and
+ * corrupt data are reported as CorruptImageWarning, and a short blob as
+ * BlobWarning; GraphicsMagick then fills the missing rows with grey and
+ * returns an image. Other warnings (an unknown EXIF or TIFF tag, an
+ * unsupported option, a missing colour profile delegate) leave the pixels
+ * intact and stay harmless.
+ */
+static bool damage_warning(const ExceptionInfo *ex)
+{
+	return ex->severity == CorruptImageWarning || ex->severity == BlobWarning;
 }
 
 enum status img_transform(const void *src, size_t len, const struct probe_info *info,
@@ -162,6 +182,11 @@ enum status img_transform(const void *src, size_t len, const struct probe_info *
 	if (!im) {
 		*why = "source could not be decoded";
 		st = resource_error(&ex) ? ST_TOO_LARGE : ST_UNSUPPORTED;
+		goto out;
+	}
+	if (damage_warning(&ex)) {
+		*why = "source is truncated or corrupt";
+		st = ST_UNSUPPORTED;
 		goto out;
 	}
 	if (im->orientation > TopLeftOrientation) {

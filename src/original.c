@@ -78,9 +78,16 @@ static int fetch_decide(struct fetch *f)
 	struct response *resp = f->rq->resp;
 	enum action was = f->act;
 
-	if (was == ACT_KEEP_READING)
-		f->in.probed =
-		    probe_image((const unsigned char *)f->data.data, f->data.len, &f->in.info);
+	if (was == ACT_KEEP_READING) {
+		/*
+		 * Never more than max_source_bytes: bytes past it must not decide,
+		 * or the answer would depend on how far the last chunk reached.
+		 */
+		size_t n = f->data.len;
+		if (f->in.max_source_bytes >= 0 && (long long)n > f->in.max_source_bytes)
+			n = (size_t)f->in.max_source_bytes;
+		f->in.probed = probe_image((const unsigned char *)f->data.data, n, &f->in.info);
+	}
 	f->in.have = f->data.len;
 	f->act = decide(&f->in, &f->out);
 	switch (f->act) {

@@ -52,11 +52,14 @@ static void originals(void)
 
 	in = jpeg(5000, 600);
 	in.probed = PROBE_NEED_MORE;
-	in.have = DECIDE_SNIFF_MAX - 1;
+	in.have = 600 * 1024;
+	CHECK(decide(&in, &out) == ACT_KEEP_READING,
+	      "the probe needs more past 512 KiB (a JPEG's large APPn segments): keep reading");
+	in.have = (size_t)in.max_source_bytes - 1;
 	CHECK(decide(&in, &out) == ACT_KEEP_READING, "the probe needs more: keep reading");
-	in.have = DECIDE_SNIFF_MAX;
+	in.have = (size_t)in.max_source_bytes;
 	CHECK(decide(&in, &out) == ACT_PASS,
-	      "PROBE_NEED_MORE at the sniff limit: passes as not a recognised image");
+	      "PROBE_NEED_MORE at max_source_bytes: passes as not a recognised image");
 	in.have = 10;
 	in.complete = true;
 	CHECK(decide(&in, &out) == ACT_PASS, "PROBE_NEED_MORE when the object ended: passes");
@@ -158,9 +161,12 @@ static void derivatives(void)
 	CHECK(decide(&in, &out) == ACT_ERROR && out.st == ST_UNSUPPORTED,
 	      "a derivative of a non-image: 415, never passed");
 	in.probed = PROBE_NEED_MORE;
-	in.have = DECIDE_SNIFF_MAX;
+	in.have = 600 * 1024;
+	CHECK(decide(&in, &out) == ACT_KEEP_READING,
+	      "a derivative whose probe needs more past 512 KiB: keep reading");
+	in.have = (size_t)in.max_source_bytes;
 	CHECK(decide(&in, &out) == ACT_ERROR && out.st == ST_UNSUPPORTED,
-	      "PROBE_NEED_MORE at the sniff limit: 415");
+	      "PROBE_NEED_MORE at max_source_bytes: 415");
 	in.have = 0;
 	in.length = 50000001;
 	CHECK(decide(&in, &out) == ACT_ERROR && out.st == ST_TOO_LARGE &&

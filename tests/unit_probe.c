@@ -50,6 +50,43 @@ static void png_chunks(void)
 	CHECK(probe_png_chunks_fit(png, 5), "a stub shorter than the signature passes");
 }
 
+/*
+ * A JPEG with ten APP2 segments of 65535 bytes (about 640 KiB of metadata)
+ * before its frame header: the probe walks them all; any cut before the
+ * SOF needs more, never a guess.
+ */
+static void big_metadata(void)
+{
+	enum { SEGS = 10, SEG = 2 + 65533 };
+	size_t n = 2 + SEGS * SEG + 19;
+	unsigned char *j = calloc(1, n);
+	struct probe_info info;
+	if (!j) {
+		CHECK(0, "big_metadata: out of memory");
+		return;
+	}
+	j[0] = 0xFF;
+	j[1] = 0xD8;
+	for (int s = 0; s < SEGS; s++) {
+		unsigned char *q = j + 2 + (size_t)s * SEG;
+		q[0] = 0xFF;
+		q[1] = 0xE2;
+		q[2] = 0xFF;
+		q[3] = 0xFD; /* 65533: the length counts itself, not the marker */
+	}
+	static const unsigned char sof[] = {0xFF, 0xC0, 0x00, 0x11, 8,    0x0B, 0xB8, 0x0F, 0xA0,
+					    3,    1,    0x22, 0,    2,    0x11, 1,    3,    0x11, 1};
+	memcpy(j + 2 + SEGS * SEG, sof, sizeof sof);
+	CHECK(probe_image(j, n, &info) == PROBE_OK && info.format == IMG_JPEG &&
+		  info.width == 4000 && info.height == 3000,
+	      "JPEG with 640 KiB of APP2 before SOF: 4000x3000");
+	CHECK(probe_image(j, 512 * 1024, &info) == PROBE_NEED_MORE,
+	      "the same JPEG's first 512 KiB: needs more");
+	CHECK(probe_image(j, n - sizeof sof + 6, &info) == PROBE_NEED_MORE,
+	      "the same JPEG cut before its dimensions: needs more");
+	free(j);
+}
+
 void unit_probe(void)
 {
 	struct probe_info info;
@@ -122,4 +159,5 @@ void unit_probe(void)
 	photo("photo13mp-progressive.jpg", IMG_JPEG, 4224, 3168);
 	photo("photo-dune.png", IMG_PNG, 1680, 1050);
 	png_chunks();
+	big_metadata();
 }
