@@ -63,6 +63,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in.max_source_bytes = be(data + 7, 4);
 	in.formats = data[11];
 	in.canonical = "w-400";
+	in.budget = (struct budget_limits){419430400, 8294400};
+	struct params w400 = {.w = 400, .any = true};
+	in.params = &w400;
 	in.variant = "v1-q82";
 	const uint8_t *p = data + 12;
 	size_t left = size - 12;
@@ -133,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case ACT_ERROR: {
 		int code = status_http(out.st);
-		FUZZ_CHECK(code == 413 || code == 415 || code == 500, "error %d", code);
+		FUZZ_CHECK(code == 400 || code == 413 || code == 415 || code == 500, "error %d", code);
 		FUZZ_CHECK(out.detail && *out.detail, "error without a reason");
 		break;
 	}

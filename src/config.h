@@ -39,6 +39,8 @@ struct cfg_server {
 	long long max_width; /* 0: no clamp */
 	long long max_source_bytes;
 	long long max_source_pixels;
+	long long max_image_memory;     /* bytes one image's work may take (budget.h) */
+	long long max_output_pixels;    /* the most a fit=fill enlargement may ask for */
 	long long max_output_dimension; /* w and h: 1 .. this */
 	long long quality;              /* JPEG/WebP quality when q is not given */
 	unsigned formats;               /* bit (1 << enum img_format) per allowed source format */

@@ -14,7 +14,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "budget.h"
 #include "http.h"
+#include "params.h"
 #include "probe.h"
 #include "status.h"
 
@@ -50,6 +52,8 @@ struct decide_in {
 	long long max_source_pixels;
 	long long max_source_bytes;
 	unsigned formats; /* a bit 1 << format for each format allowed */
+	struct budget_limits budget;
+	const struct params *params; /* a derivative's; an original's clamp is w=max_width */
 	/* The original as S3 described it (for a cache hit: the derivative's source). */
 	const char *etag; /* quoted, as S3 sends it */
 	const char *last_modified;
@@ -61,6 +65,7 @@ struct decide_in {
 struct decide_out {
 	enum status st;           /* ACT_ERROR: the answer */
 	const char *detail;       /* ACT_ERROR: why, for the log */
+	const char *message;      /* ACT_ERROR: for the client; NULL: the status's own */
 	char etag[HTTP_ETAG_LEN]; /* the ETag of what is served, or of what the 304 confirms */
 };
 

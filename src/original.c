@@ -5,7 +5,10 @@
  * The first bytes from S3 are held only until the image header says how
  * wide the image is. One no wider than max_width, or anything that is not
  * a recognised image, passes through as it arrives; a wider one is
- * collected and downscaled like ?w=max_width. The S3 callbacks only
+ * downscaled like ?w=max_width: with the derivative cache on, the transfer
+ * stops there and the request is handed back to be served as that
+ * derivative (cached, or computed once and kept); without it, the rest is
+ * collected and downscaled here. The S3 callbacks only
  * collect bytes and ask decide() (decide.c) what they call for: pass,
  * downscale, 304, keep reading, or a refusal.
  */
@@ -50,6 +53,7 @@ void orig_fetch_init(struct fetch *f, const struct request *rq, bool derivative,
 				   .max_source_pixels = srv->max_source_pixels,
 				   .max_source_bytes = srv->max_source_bytes,
 				   .formats = srv->formats,
+				   .budget = {srv->max_image_memory, srv->max_output_pixels},
 				   .etag = f->obj.etag,
 				   .last_modified = f->obj.last_modified,
 				   .length = -1};
@@ -92,8 +96,12 @@ static int fetch_decide(struct fetch *f)
 		return stop(f, ST_OK); /* answered once the transfer has stopped */
 	case ACT_ERROR:
 		failure_note(f->rq->fail, f->out.detail);
+		if (f->out.message)
+			f->rq->fail->message = f->out.message;
 		return stop(f, f->out.st);
 	case ACT_CLAMP:
+		if (f->hand_over)
+			return stop(f, ST_OK); /* the derivative ?w=max_width, from the cache */
 		/* One allocation for the rest of a source that will be collected whole. */
 		if (was == ACT_KEEP_READING && f->obj.content_length > (long long)f->data.len)
 			buf_reserve(&f->data, (size_t)f->obj.content_length - f->data.len);
@@ -216,15 +224,17 @@ enum status orig_transform(struct fetch *f, const struct params *p, const struct
 	return ST_OK;
 }
 
-enum status orig_serve(const struct request *rq)
+enum status orig_serve(const struct request *rq, struct params *clamp)
 {
 	const struct app *app = rq->app;
 	struct response *resp = rq->resp;
 	struct fetch f;
 	char var[32];
 
+	*clamp = (struct params){0};
 	orig_variant(app, var, sizeof var);
 	orig_fetch_init(&f, rq, false, var);
+	f.hand_over = app->cfg->server.derivative_cache;
 	/*
 	 * One strong tag, the form browsers send back, S3 judges exactly as we
 	 * would: forward it, so a 304 costs no body. Anything else (a list,
@@ -242,11 +252,12 @@ enum status orig_serve(const struct request *rq)
 	}
 	if (st == ST_OK) {
 		struct image_meta m = {NULL, -1, f.out.etag, f.obj.last_modified, NULL, false};
+		struct params p = {.w = (unsigned long)app->cfg->server.max_width, .any = true};
 		if (f.act == ACT_NOT_MODIFIED) {
 			resp_not_modified(resp, &m);
+		} else if (f.act == ACT_CLAMP && f.hand_over) {
+			*clamp = p;
 		} else if (f.act == ACT_CLAMP) {
-			struct params p = {.w = (unsigned long)app->cfg->server.max_width,
-					   .any = true};
 			struct img_output out;
 			st = orig_transform(&f, &p, &m, &out);
 			img_output_free(&out);
