@@ -58,6 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in.s3_not_modified = flags & 4;
 	in.complete = flags & 8;
 	in.cached = in.derivative && (flags & 16);
+	in.strip = !in.derivative && (flags & 16);
 	in.max_width = be(data + 1, 2) & 0x1fff;
 	in.max_source_pixels = be(data + 3, 4);
 	in.max_source_bytes = be(data + 7, 4);
@@ -105,10 +106,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(!in.derivative, "a derivative's source passed");
 		FUZZ_CHECK(!wide, "passed %lu wide over max_width %lld", in.info.width,
 			   in.max_width);
+		FUZZ_CHECK(!in.strip || in.probed != PROBE_OK, "passed an image unstripped");
 		break;
 	case ACT_CLAMP:
 		FUZZ_CHECK(!in.derivative && wide, "downscaled what is not too wide");
 		FUZZ_CHECK(admissible, "downscaled over the limits or of a format not allowed");
+		break;
+	case ACT_STRIP:
+		FUZZ_CHECK(!in.derivative && in.strip && in.probed == PROBE_OK && !wide,
+			   "stripped what is not an image to pass");
+		FUZZ_CHECK((long long)in.have <= in.max_source_bytes &&
+			       in.length <= in.max_source_bytes,
+			   "collected over max_source_bytes to strip");
 		break;
 	case ACT_TRANSFORM:
 		FUZZ_CHECK(in.derivative && !in.cached, "transformed an original or a cached one");

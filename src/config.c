@@ -58,6 +58,7 @@ static const struct opt options[] = {
     {"server", "quality", OPT_LONG, "82", 1, 100, OFF(server.quality), NULL},
     {"server", "formats", OPT_FORMATS, "jpeg png gif webp", 0, 0, OFF(server.formats), NULL},
     {"server", "derivative_cache", OPT_BOOL, "yes", 0, 0, OFF(server.derivative_cache), NULL},
+    {"server", "strip_originals", OPT_BOOL, "no", 0, 0, OFF(server.strip_originals), NULL},
     {"server", "cache_control", OPT_STRING, "public, max-age=86400", 0, 0,
      OFF(server.cache_control), NULL},
     {"server", "heap_log_every", OPT_LONG, "0", 0, 1000000000, OFF(server.heap_log_every), NULL},

@@ -45,6 +45,7 @@ struct cfg_server {
 	long long quality;              /* JPEG/WebP quality when q is not given */
 	unsigned formats;               /* bit (1 << enum img_format) per allowed source format */
 	bool derivative_cache;          /* store and reuse derivatives in S3 */
+	bool strip_originals;           /* originals served without their metadata (strip.h) */
 	char *cache_control;            /* "" for none */
 	long long heap_log_every;       /* requests between heap log lines; 0: none */
 	long long threads;              /* requests each process serves at once */

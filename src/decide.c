@@ -3,7 +3,8 @@
  * decide.h).
  *
  * An original passes as it is when max_width is 0, when it is no wider,
- * or when it is not a recognised image; a wider one is downscaled like
+ * or when it is not a recognised image; with strip_originals an image
+ * that would pass is collected whole to lose its metadata (strip.h); a wider one is downscaled like
  * ?w=max_width, under that request's ETag. A derivative's source must be
  * admitted by the limits before it is decoded: its bytes, format and
  * pixels, then what the work on it will take (budget.h), all known from
@@ -15,11 +16,16 @@
 
 #include <stdio.h>
 
-static bool client_has(const struct decide_in *in, const char *etag)
+bool decide_client_has(const struct decide_in *in, const char *etag)
 {
 	return in->if_none_match
 		   ? http_etag_matches(in->if_none_match, etag)
 		   : http_not_modified_since(in->if_modified_since, in->last_modified);
+}
+
+static bool client_has(const struct decide_in *in, const char *etag)
+{
+	return decide_client_has(in, etag);
 }
 
 static enum action refuse(struct decide_out *out, enum status st, const char *detail)
@@ -74,12 +80,27 @@ static enum action original(const struct decide_in *in, struct decide_out *out)
 		snprintf(out->etag, sizeof out->etag, "%s", in->etag ? in->etag : "");
 		return ACT_NOT_MODIFIED;
 	}
-	if (in->max_width <= 0)
+	if (in->max_width <= 0 && !in->strip)
 		return pass(in, out);
 	if (need_more(in))
 		return ACT_KEEP_READING;
-	if (in->probed != PROBE_OK || in->info.width <= (unsigned long)in->max_width)
+	if (in->probed != PROBE_OK)
 		return pass(in, out);
+	if (in->max_width <= 0 || in->info.width <= (unsigned long)in->max_width) {
+		if (!in->strip)
+			return pass(in, out);
+		/*
+		 * Its ETag (S3's, or a derived one when anything is left out)
+		 * and so any 304 wait for the whole file; more than
+		 * max_source_bytes is refused rather than served with its
+		 * metadata.
+		 */
+		snprintf(out->etag, sizeof out->etag, "%s", in->etag ? in->etag : "");
+		if (in->length > in->max_source_bytes || (long long)in->have > in->max_source_bytes)
+			return refuse(out, ST_TOO_LARGE,
+				      "strip_originals: original over max_source_bytes");
+		return ACT_STRIP;
+	}
 	char canon[32];
 	snprintf(canon, sizeof canon, "w-%lld", in->max_width);
 	http_derived_etag(in->etag ? in->etag : "", canon, in->variant ? in->variant : "",
@@ -128,6 +149,7 @@ const char *decide_name(enum action a)
 	    [ACT_KEEP_READING] = "KEEP_READING",
 	    [ACT_PASS] = "PASS",
 	    [ACT_CLAMP] = "CLAMP",
+	    [ACT_STRIP] = "STRIP",
 	    [ACT_NOT_MODIFIED] = "NOT_MODIFIED",
 	    [ACT_SERVE_CACHED] = "SERVE_CACHED",
 	    [ACT_TRANSFORM] = "TRANSFORM",

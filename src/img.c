@@ -53,7 +53,12 @@ void img_shutdown(void)
 	DestroyMagick();
 }
 
-/* Strips every profile and comment but the ICC colour profile. */
+/*
+ * Strips every profile, comment and text attribute but the ICC colour
+ * profile. The attributes are the decoder's notes (JPEG-Quality,
+ * JPEG-Colorspace, JPEG-Sampling-factors, EXIFOrientation, ...), which
+ * the PNG encoder would write out as text chunks.
+ */
 static void strip_keep_icc(Image *im, bool keep_icc)
 {
 	size_t icc_len = 0;
@@ -66,6 +71,7 @@ static void strip_keep_icc(Image *im, bool keep_icc)
 			memcpy(copy, icc, icc_len);
 	}
 	StripImage(im);
+	DestroyImageAttributes(im);
 	if (copy) {
 		SetImageProfile(im, "ICC", copy, icc_len);
 		MagickFree(copy);

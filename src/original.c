@@ -22,6 +22,7 @@
 #include "http.h"
 #include "probe.h"
 #include "slots.h"
+#include "strip.h"
 
 /*
  * What shapes a derivative besides the source and its parameters. Bump the
@@ -50,6 +51,7 @@ void orig_fetch_init(struct fetch *f, const struct request *rq, bool derivative,
 				   .variant = var,
 				   .probed = PROBE_NEED_MORE,
 				   .max_width = derivative ? 0 : srv->max_width,
+				   .strip = !derivative && srv->strip_originals,
 				   .max_source_pixels = srv->max_source_pixels,
 				   .max_source_bytes = srv->max_source_bytes,
 				   .formats = srv->formats,
@@ -102,6 +104,9 @@ static int fetch_decide(struct fetch *f)
 	case ACT_CLAMP:
 		if (f->hand_over)
 			return stop(f, ST_OK); /* the derivative ?w=max_width, from the cache */
+		/* Collected whole, like an original to strip. */
+		__attribute__((fallthrough));
+	case ACT_STRIP:
 		/* One allocation for the rest of a source that will be collected whole. */
 		if (was == ACT_KEEP_READING && f->obj.content_length > (long long)f->data.len)
 			buf_reserve(&f->data, (size_t)f->obj.content_length - f->data.len);
@@ -224,6 +229,33 @@ enum status orig_transform(struct fetch *f, const struct params *p, const struct
 	return ST_OK;
 }
 
+/*
+ * An original collected whole for strip_originals: without its metadata
+ * under an ETag of its own (S3's names the bytes in the bucket), or, when
+ * it had none, as it is under S3's. The client's conditions are judged
+ * here, now that the ETag is known.
+ */
+static void serve_stripped(struct fetch *f, const char *var)
+{
+	struct response *resp = f->rq->resp;
+	struct buf out = BUF_INIT;
+	bool changed = strip_metadata((const unsigned char *)f->data.data, f->data.len,
+				      f->in.info.format, f->in.info.orientation, &out);
+	char etag[HTTP_ETAG_LEN];
+	if (changed)
+		http_derived_etag(f->obj.etag, "strip", var, etag);
+	else
+		snprintf(etag, sizeof etag, "%s", f->obj.etag);
+	const struct buf *body = changed ? &out : &f->data;
+	struct image_meta m = {f->obj.content_type, (long long)body->len, etag,
+			       f->obj.last_modified, NULL, false};
+	if ((resp->if_none_match || resp->if_modified_since) && decide_client_has(&f->in, etag))
+		resp_not_modified(resp, &m);
+	else
+		resp_image(resp, &m, body->data, body->len);
+	buf_free(&out);
+}
+
 enum status orig_serve(const struct request *rq, struct params *clamp)
 {
 	const struct app *app = rq->app;
@@ -261,6 +293,8 @@ enum status orig_serve(const struct request *rq, struct params *clamp)
 			struct img_output out;
 			st = orig_transform(&f, &p, &m, &out);
 			img_output_free(&out);
+		} else if (f.act == ACT_STRIP) {
+			serve_stripped(&f, var);
 		}
 	}
 	buf_free(&f.data);
