@@ -74,8 +74,7 @@ static void strip_jpeg(const unsigned char *s, size_t len, int orientation, stru
 	buf_append(out, s, 2); /* SOI */
 	while (i + 4 <= len && s[i] == 0xFF) {
 		unsigned m = s[i + 1];
-		if (m == 0xFF) { /* fill byte */
-			buf_append(out, s + i, 1);
+		if (m == 0xFF) { /* fill byte: padding, left out with what it padded */
 			i++;
 			continue;
 		}
@@ -238,31 +237,17 @@ bool strip_metadata(const unsigned char *src, size_t len, enum img_format f, int
 		    struct buf *out)
 {
 	size_t start = out->len;
-	switch (f) {
-	case IMG_JPEG:
-		if (len >= 2)
-			strip_jpeg(src, len, orientation, out);
-		else
-			buf_append(out, src, len);
-		break;
-	case IMG_PNG:
-		if (len >= 8)
-			strip_png(src, len, out);
-		else
-			buf_append(out, src, len);
-		break;
-	case IMG_WEBP:
-		if (len >= 12)
-			strip_webp(src, len, out);
-		else
-			buf_append(out, src, len);
-		break;
-	case IMG_GIF:
+	/* Only a file that starts as its format says is walked. */
+	if (f == IMG_JPEG && starts(src, len, "\xFF\xD8"))
+		strip_jpeg(src, len, orientation, out);
+	else if (f == IMG_PNG && starts(src, len, "\x89PNG\r\n\x1A\n"))
+		strip_png(src, len, out);
+	else if (f == IMG_WEBP && len >= 12 && starts(src, len, "RIFF") &&
+		 memcmp(src + 8, "WEBP", 4) == 0)
+		strip_webp(src, len, out);
+	else if (f == IMG_GIF && starts(src, len, "GIF8"))
 		strip_gif(src, len, out);
-		break;
-	default:
+	else
 		buf_append(out, src, len);
-		break;
-	}
 	return out->len - start != len || memcmp(out->data + start, src, len) != 0;
 }
