@@ -15,8 +15,9 @@ FUZZ_CC ?= clang
 OUT = fuzz
 OBJ = $(OUT)/obj
 
-TARGETS = params sigv4 config s3resp image decide
-SRC = buf crypto status path params sigv4 auth config json probe geom http plan s3req img decide
+TARGETS = params sigv4 config s3resp image decide strip
+SRC = buf crypto status path params sigv4 auth config json probe geom budget http plan s3req img decide \
+	strip
 
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(SAN) \

@@ -58,11 +58,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in.s3_not_modified = flags & 4;
 	in.complete = flags & 8;
 	in.cached = in.derivative && (flags & 16);
+	in.strip = !in.derivative && (flags & 16);
 	in.max_width = be(data + 1, 2) & 0x1fff;
 	in.max_source_pixels = be(data + 3, 4);
 	in.max_source_bytes = be(data + 7, 4);
 	in.formats = data[11];
 	in.canonical = "w-400";
+	in.budget = (struct budget_limits){419430400, 8294400};
+	struct params w400 = {.w = 400, .any = true};
+	in.params = &w400;
 	in.variant = "v1-q82";
 	const uint8_t *p = data + 12;
 	size_t left = size - 12;
@@ -102,10 +106,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(!in.derivative, "a derivative's source passed");
 		FUZZ_CHECK(!wide, "passed %lu wide over max_width %lld", in.info.width,
 			   in.max_width);
+		FUZZ_CHECK(!in.strip || in.probed != PROBE_OK, "passed an image unstripped");
 		break;
 	case ACT_CLAMP:
 		FUZZ_CHECK(!in.derivative && wide, "downscaled what is not too wide");
 		FUZZ_CHECK(admissible, "downscaled over the limits or of a format not allowed");
+		break;
+	case ACT_STRIP:
+		FUZZ_CHECK(!in.derivative && in.strip && in.probed == PROBE_OK && !wide,
+			   "stripped what is not an image to pass");
+		FUZZ_CHECK((long long)in.have <= in.max_source_bytes &&
+			       in.length <= in.max_source_bytes,
+			   "collected over max_source_bytes to strip");
 		break;
 	case ACT_TRANSFORM:
 		FUZZ_CHECK(in.derivative && !in.cached, "transformed an original or a cached one");
@@ -133,7 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case ACT_ERROR: {
 		int code = status_http(out.st);
-		FUZZ_CHECK(code == 413 || code == 415 || code == 500, "error %d", code);
+		FUZZ_CHECK(code == 400 || code == 413 || code == 415 || code == 500, "error %d", code);
 		FUZZ_CHECK(out.detail && *out.detail, "error without a reason");
 		break;
 	}

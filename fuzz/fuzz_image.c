@@ -5,9 +5,9 @@
  *
  * At start-up a minimal configuration (bucket and one key, everything else
  * default) is loaded with cfg_load, and GraphicsMagick is set up by
- * img_init with its max_source_pixels, exactly as main.c does; the checks
- * before decoding are the handler's (probe_admit: formats,
- * max_source_pixels, max_source_bytes).
+ * img_init with its limits, exactly as main.c does; the checks before
+ * decoding are the handler's (probe_admit: formats, max_source_pixels,
+ * max_source_bytes; budget_check: max_output_pixels, max_image_memory).
  *
  * Input: 6 bytes of parameters, then the source image.
  *   0-1  w (little-endian): top bit set, any 0 .. max_output_dimension;
@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "config.h"
 #include "fuzz.h"
 #include "img.h"
@@ -55,7 +56,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_image: %s\n", err);
 		abort();
 	}
-	struct img_limits limits = {cfg->server.max_source_pixels, 1};
+	const struct cfg_server *sv = &cfg->server;
+	struct img_limits limits = {sv->max_source_pixels > sv->max_output_pixels
+					? sv->max_source_pixels
+					: sv->max_output_pixels,
+				    sv->max_image_memory, 1};
 	img_init((*argv)[0], &limits);
 	return 0;
 }
@@ -116,6 +121,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(info.width && info.height &&
 		       (long long)info.width * (long long)info.height <= sv->max_source_pixels,
 		   "admitted %lux%lu", info.width, info.height);
+	struct budget_limits blim = {sv->max_image_memory, sv->max_output_pixels};
+	long long need;
+	const char *message = NULL;
+	st = budget_check(&info, &p, (long long)len, &blim, &need, &message);
+	if (st != ST_OK) {
+		FUZZ_CHECK((st == ST_BAD_REQUEST || st == ST_TOO_LARGE) && message, "budget %d", st);
+		return 0;
+	}
 
 	int quality = p.q ? p.q : (int)sv->quality;
 	st = img_transform(src, len, &info, &p, quality, &out, &why);

@@ -39,10 +39,13 @@ struct cfg_server {
 	long long max_width; /* 0: no clamp */
 	long long max_source_bytes;
 	long long max_source_pixels;
+	long long max_image_memory;     /* bytes one image's work may take (budget.h) */
+	long long max_output_pixels;    /* the most a fit=fill enlargement may ask for */
 	long long max_output_dimension; /* w and h: 1 .. this */
 	long long quality;              /* JPEG/WebP quality when q is not given */
 	unsigned formats;               /* bit (1 << enum img_format) per allowed source format */
 	bool derivative_cache;          /* store and reuse derivatives in S3 */
+	bool strip_originals;           /* originals served without their metadata (strip.h) */
 	char *cache_control;            /* "" for none */
 	long long heap_log_every;       /* requests between heap log lines; 0: none */
 	long long threads;              /* requests each process serves at once */

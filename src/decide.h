@@ -14,7 +14,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "budget.h"
 #include "http.h"
+#include "params.h"
 #include "probe.h"
 #include "status.h"
 
@@ -22,6 +24,7 @@ enum action {
 	ACT_KEEP_READING, /* the probe needs more of the original's bytes */
 	ACT_PASS,         /* an original as it is: stream it */
 	ACT_CLAMP,        /* an original wider than max_width: collect, downscale */
+	ACT_STRIP,        /* an original to serve without its metadata: collect, strip */
 	ACT_NOT_MODIFIED, /* 304: the client's copy is current */
 	ACT_SERVE_CACHED, /* the cached derivative as it is */
 	ACT_TRANSFORM,    /* a derivative's source: collect it, then transform */
@@ -44,9 +47,12 @@ struct decide_in {
 	bool complete; /* the original has ended (or no body comes) */
 	/* The limits. */
 	long long max_width; /* 0: originals pass at any width */
+	bool strip;          /* strip_originals: images that pass lose their metadata */
 	long long max_source_pixels;
 	long long max_source_bytes;
 	unsigned formats; /* a bit 1 << format for each format allowed */
+	struct budget_limits budget;
+	const struct params *params; /* a derivative's; an original's clamp is w=max_width */
 	/* The original as S3 described it (for a cache hit: the derivative's source). */
 	const char *etag; /* quoted, as S3 sends it */
 	const char *last_modified;
@@ -58,10 +64,18 @@ struct decide_in {
 struct decide_out {
 	enum status st;           /* ACT_ERROR: the answer */
 	const char *detail;       /* ACT_ERROR: why, for the log */
+	const char *message;      /* ACT_ERROR: for the client; NULL: the status's own */
 	char etag[HTTP_ETAG_LEN]; /* the ETag of what is served, or of what the 304 confirms */
 };
 
 enum action decide(const struct decide_in *in, struct decide_out *out);
+
+/*
+ * Whether the client's copy is current when what would be served has this
+ * ETag (If-None-Match, else If-Modified-Since against Last-Modified): for
+ * a stripped original, whose ETag is known once its bytes are.
+ */
+bool decide_client_has(const struct decide_in *in, const char *etag);
 
 /* "PASS", "CLAMP", ...: for tests and the fuzzer's messages. */
 const char *decide_name(enum action a);

@@ -143,6 +143,7 @@ enum status deriv_serve(const struct request *rq, struct params *p, const struct
 	buf_printf(&dkey, "%s%s/%s", app->cfg->s3.resized_prefix, canon.data, rq->rel);
 	orig_fetch_init(&f, rq, true, var);
 	f.in.canonical = canon.data;
+	f.in.params = p;
 	/*
 	 * The cache read and the original share one deadline: an S3 that does
 	 * not answer costs the client timeout_ms, not twice that.
@@ -227,6 +228,8 @@ enum status deriv_serve(const struct request *rq, struct params *p, const struct
 			break;
 		case ACT_ERROR:
 			failure_note(rq->fail, f.out.detail);
+			if (f.out.message)
+				rq->fail->message = f.out.message;
 			st = f.out.st;
 			break;
 		default:

@@ -17,19 +17,21 @@
 void img_init(const char *argv0, const struct img_limits *limits)
 {
 	InitializeMagick(argv0);
+	/* Pixels, width and height are checked image by image. */
 	SetMagickResourceLimit(PixelsResource, limits->max_pixels);
 	/*
-	 * Memory for the pixel cache, in bytes: a largest source at 8 bytes a
-	 * pixel (16-bit RGBA), three times over for the source, a rotated or
-	 * oriented copy and the resized output. Past that an image fails
-	 * rather than spilling to a memory map.
+	 * Memory, map and disk are sums over the whole process, every thread's
+	 * images together (one counter each, under a lock): GraphicsMagick has
+	 * no limit per image or per thread. A process has at most concurrent
+	 * images in work (the image slots it may hold), each admitted only
+	 * when budget.c's estimate of it is within image_memory, so the sum is
+	 * the fence behind those estimates: an image past it fails with a
+	 * resource error (413) instead of growing the process.
 	 */
-	magick_int64_t per_image = limits->max_pixels * 8 * 3;
 	int n = limits->concurrent > 0 ? limits->concurrent : 1;
-	/* The limits count the whole process, which may hold n images. */
-	SetMagickResourceLimit(MemoryResource, per_image * n);
-	SetMagickResourceLimit(MapResource, per_image * n);
-	/* No pixel cache on disk: an image that does not fit in memory fails. */
+	SetMagickResourceLimit(MemoryResource, limits->image_memory * n);
+	/* Heap only: no anonymous maps, no pixel cache in files on disk. */
+	SetMagickResourceLimit(MapResource, 0);
 	SetMagickResourceLimit(DiskResource, 0);
 	/* One thread an image: image_workers slots share out the cores. */
 	SetMagickResourceLimit(ThreadsResource, 1);
@@ -51,7 +53,12 @@ void img_shutdown(void)
 	DestroyMagick();
 }
 
-/* Strips every profile and comment but the ICC colour profile. */
+/*
+ * Strips every profile, comment and text attribute but the ICC colour
+ * profile. The attributes are the decoder's notes (JPEG-Quality,
+ * JPEG-Colorspace, JPEG-Sampling-factors, EXIFOrientation, ...), which
+ * the PNG encoder would write out as text chunks.
+ */
 static void strip_keep_icc(Image *im, bool keep_icc)
 {
 	size_t icc_len = 0;
@@ -64,6 +71,7 @@ static void strip_keep_icc(Image *im, bool keep_icc)
 			memcpy(copy, icc, icc_len);
 	}
 	StripImage(im);
+	DestroyImageAttributes(im);
 	if (copy) {
 		SetImageProfile(im, "ICC", copy, icc_len);
 		MagickFree(copy);
@@ -253,6 +261,9 @@ enum status img_transform(const void *src, size_t len, const struct probe_info *
 	out->height = im->rows;
 	st = ST_OK;
 out:
+	/* Any step past GraphicsMagick's memory or pixel limits: too large, not broken. */
+	if (st == ST_INTERNAL && resource_error(&ex))
+		st = ST_TOO_LARGE;
 	if (im)
 		DestroyImageList(im);
 	DestroyImageInfo(ii);

@@ -3,8 +3,8 @@
  *
  * Only bytes that probe_image() recognised reach this module, and the
  * decoder is forced to the probed format so GraphicsMagick never guesses.
- * Resource limits (pixels, memory, no disk) are set once by img_init as a
- * second fence behind the header checks.
+ * Resource limits (pixels, memory, no map, no disk) are set once by
+ * img_init as a second fence behind the header checks and budget.h.
  */
 #ifndef IMGSVC_IMG_H
 #define IMGSVC_IMG_H
@@ -23,7 +23,8 @@ struct img_output {
 };
 
 struct img_limits {
-	long long max_pixels;
+	long long max_pixels;   /* the largest image, source or output */
+	long long image_memory; /* bytes one image's work may take */
 	int concurrent; /* images this process may have in work at once */
 };
 

@@ -405,7 +405,10 @@ int main(int argc, char **argv)
 	 */
 	mallopt(M_ARENA_MAX, 1);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	struct img_limits limits = {cfg->server.max_source_pixels, local_images};
+	struct img_limits limits = {cfg->server.max_source_pixels > cfg->server.max_output_pixels
+					? cfg->server.max_source_pixels
+					: cfg->server.max_output_pixels,
+				    cfg->server.max_image_memory, local_images};
 	img_init(argv[0], &limits);
 	struct creds_options copt = {
 	    .access_key_id = cfg->s3.access_key_id,

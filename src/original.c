@@ -5,7 +5,10 @@
  * The first bytes from S3 are held only until the image header says how
  * wide the image is. One no wider than max_width, or anything that is not
  * a recognised image, passes through as it arrives; a wider one is
- * collected and downscaled like ?w=max_width. The S3 callbacks only
+ * downscaled like ?w=max_width: with the derivative cache on, the transfer
+ * stops there and the request is handed back to be served as that
+ * derivative (cached, or computed once and kept); without it, the rest is
+ * collected and downscaled here. The S3 callbacks only
  * collect bytes and ask decide() (decide.c) what they call for: pass,
  * downscale, 304, keep reading, or a refusal.
  */
@@ -19,6 +22,7 @@
 #include "http.h"
 #include "probe.h"
 #include "slots.h"
+#include "strip.h"
 
 /*
  * What shapes a derivative besides the source and its parameters. Bump the
@@ -47,9 +51,11 @@ void orig_fetch_init(struct fetch *f, const struct request *rq, bool derivative,
 				   .variant = var,
 				   .probed = PROBE_NEED_MORE,
 				   .max_width = derivative ? 0 : srv->max_width,
+				   .strip = !derivative && srv->strip_originals,
 				   .max_source_pixels = srv->max_source_pixels,
 				   .max_source_bytes = srv->max_source_bytes,
 				   .formats = srv->formats,
+				   .budget = {srv->max_image_memory, srv->max_output_pixels},
 				   .etag = f->obj.etag,
 				   .last_modified = f->obj.last_modified,
 				   .length = -1};
@@ -99,8 +105,15 @@ static int fetch_decide(struct fetch *f)
 		return stop(f, ST_OK); /* answered once the transfer has stopped */
 	case ACT_ERROR:
 		failure_note(f->rq->fail, f->out.detail);
+		if (f->out.message)
+			f->rq->fail->message = f->out.message;
 		return stop(f, f->out.st);
 	case ACT_CLAMP:
+		if (f->hand_over)
+			return stop(f, ST_OK); /* the derivative ?w=max_width, from the cache */
+		/* Collected whole, like an original to strip. */
+		__attribute__((fallthrough));
+	case ACT_STRIP:
 		/* One allocation for the rest of a source that will be collected whole. */
 		if (was == ACT_KEEP_READING && f->obj.content_length > (long long)f->data.len)
 			buf_reserve(&f->data, (size_t)f->obj.content_length - f->data.len);
@@ -222,15 +235,44 @@ enum status orig_transform(struct fetch *f, const struct params *p, const struct
 	return ST_OK;
 }
 
-enum status orig_serve(const struct request *rq)
+/*
+ * An original collected whole for strip_originals: without its metadata
+ * under an ETag of its own (S3's names the bytes in the bucket), or, when
+ * it had none, as it is under S3's. The client's conditions are judged
+ * here, now that the ETag is known.
+ */
+static void serve_stripped(struct fetch *f, const char *var)
+{
+	struct response *resp = f->rq->resp;
+	struct buf out = BUF_INIT;
+	bool changed = strip_metadata((const unsigned char *)f->data.data, f->data.len,
+				      f->in.info.format, f->in.info.orientation, &out);
+	char etag[HTTP_ETAG_LEN];
+	if (changed)
+		http_derived_etag(f->obj.etag, "strip", var, etag);
+	else
+		snprintf(etag, sizeof etag, "%s", f->obj.etag);
+	const struct buf *body = changed ? &out : &f->data;
+	struct image_meta m = {f->obj.content_type, (long long)body->len, etag,
+			       f->obj.last_modified, NULL, false};
+	if ((resp->if_none_match || resp->if_modified_since) && decide_client_has(&f->in, etag))
+		resp_not_modified(resp, &m);
+	else
+		resp_image(resp, &m, body->data, body->len);
+	buf_free(&out);
+}
+
+enum status orig_serve(const struct request *rq, struct params *clamp)
 {
 	const struct app *app = rq->app;
 	struct response *resp = rq->resp;
 	struct fetch f;
 	char var[32];
 
+	*clamp = (struct params){0};
 	orig_variant(app, var, sizeof var);
 	orig_fetch_init(&f, rq, false, var);
+	f.hand_over = app->cfg->server.derivative_cache;
 	/*
 	 * One strong tag, the form browsers send back, S3 judges exactly as we
 	 * would: forward it, so a 304 costs no body. Anything else (a list,
@@ -248,14 +290,17 @@ enum status orig_serve(const struct request *rq)
 	}
 	if (st == ST_OK) {
 		struct image_meta m = {NULL, -1, f.out.etag, f.obj.last_modified, NULL, false};
+		struct params p = {.w = (unsigned long)app->cfg->server.max_width, .any = true};
 		if (f.act == ACT_NOT_MODIFIED) {
 			resp_not_modified(resp, &m);
+		} else if (f.act == ACT_CLAMP && f.hand_over) {
+			*clamp = p;
 		} else if (f.act == ACT_CLAMP) {
-			struct params p = {.w = (unsigned long)app->cfg->server.max_width,
-					   .any = true};
 			struct img_output out;
 			st = orig_transform(&f, &p, &m, &out);
 			img_output_free(&out);
+		} else if (f.act == ACT_STRIP) {
+			serve_stripped(&f, var);
 		}
 	}
 	buf_free(&f.data);

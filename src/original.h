@@ -29,6 +29,7 @@ struct fetch {
 	enum action act;     /* its last answer */
 	struct buf data;     /* sniffed bytes, or the whole original */
 	long long deadline;  /* of the S3 reads (see s3_op); 0: the GET's own */
+	bool hand_over;      /* an original to downscale: stop, to serve it as a derivative */
 	struct s3_sink sink; /* ctx points back at this fetch */
 };
 
@@ -51,7 +52,13 @@ enum status orig_fetch(struct fetch *f, const char *inm);
 /* Runs the pipeline on a collected source and answers with the result (m's headers). */
 enum status orig_transform(struct fetch *f, const struct params *p, const struct image_meta *m,
 			   struct img_output *out);
-/* An original, streamed, or downscaled when wider than max_width. */
-enum status orig_serve(const struct request *rq);
+/*
+ * An original, streamed, or downscaled when wider than max_width. With
+ * the derivative cache on, a wider one is not downscaled here: *clamp
+ * gets ?w=max_width (clamp->any set) and nothing has been sent; the
+ * caller serves that derivative, the same image under the same ETag,
+ * which the cache then keeps like any other.
+ */
+enum status orig_serve(const struct request *rq, struct params *clamp);
 
 #endif

@@ -13,7 +13,9 @@
  * An original (no parameters) is streamed: the first bytes from S3 are held
  * only until the image header says how wide it is. One no wider than
  * max_width, or anything that is not a recognised image, passes through as
- * it arrives; a wider one is collected and downscaled like ?w=max_width.
+ * it arrives; a wider one is the derivative ?w=max_width: the transfer
+ * stops and it is served as below, from the cache when it is there (with
+ * derivative_cache = no it is collected and downscaled at once).
  *
  * A derivative (parameters) is looked up in the cache, and at the same
  * time the original's current ETag is asked for (a HEAD): a hit costs one
@@ -229,10 +231,15 @@ void handle_request(const struct app *app, FCGX_Request *rq, struct deferred *la
 	log.s3_ms = 0;
 	struct request req = {
 	    app, &resp, &log, &fail, key.data, path + 1, FCGX_GetParam("HTTP_ACCEPT", rq->envp)};
-	if (params_is_identity(&params, &lim))
-		st = orig_serve(&req);
-	else
+	if (params_is_identity(&params, &lim)) {
+		struct params clamp;
+		st = orig_serve(&req, &clamp);
+		/* Wider than max_width: the derivative ?w=max_width, cached like any. */
+		if (st == ST_OK && clamp.any)
+			st = deriv_serve(&req, &clamp, &lim, later);
+	} else {
 		st = deriv_serve(&req, &params, &lim, later);
+	}
 done:
 	if (st == ST_NOT_MODIFIED && !resp.head_sent)
 		st = ST_INTERNAL; /* every 304 is sent where it is decided */

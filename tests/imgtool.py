@@ -8,8 +8,9 @@ tests/make-fixtures.sh and the transformation tests (t02xx).
 Builders (write OUT):
   exif-orient IN OUT N     IN (a JPEG) with an APP1 Exif segment holding
                            Orientation = N inserted after SOI/APP0
-  exif-gps IN OUT          IN with APP1 Exif (Make, Orientation 1, a GPS
-                           IFD: 48.8584 N, 2.2945 E) and a COM comment
+  exif-gps IN OUT [N]      IN with APP1 Exif (Make, Artist, Orientation N,
+                           default 1, a GPS IFD: 48.8584 N, 2.2945 E) and a
+                           COM comment
   icc OUT                  a small valid ICC v2 RGB display profile
                            (sRGB primaries, gamma 2.2)
   png-alpha OUT W H        RGBA PNG: left half opaque red, right half fully
@@ -96,6 +97,8 @@ def exif_payload(orientation, gps=False):
     else:
         make = b"imgsvc-test-camera\0"
         ifd0.append((0x010F, 2, len(make), make))
+        artist = b"imgsvc-test-artist\0"
+        ifd0.append((0x013B, 2, len(artist), artist))
         # The GPS IFD's offset depends on IFD0's size: build IFD0 once with
         # a placeholder to learn it.
         probe = tiff_ifd(ifd0 + [(0x8825, 4, 1, b"\0\0\0\0")], 8)
@@ -118,8 +121,8 @@ def cmd_exif_orient(src, out, n):
     open(out, "wb").write(insert_app1(data, exif_payload(int(n))))
 
 
-def cmd_exif_gps(src, out):
-    data = insert_app1(open(src, "rb").read(), exif_payload(1, gps=True))
+def cmd_exif_gps(src, out, orientation="1"):
+    data = insert_app1(open(src, "rb").read(), exif_payload(int(orientation), gps=True))
     com = b"imgsvc secret comment: taken at home"
     seg = b"\xff\xfe" + struct.pack(">H", len(com) + 2) + com
     open(out, "wb").write(data[:2] + seg + data[2:])

@@ -13,7 +13,7 @@
 sanitized && skip_all "a sanitized build: the fuzzers (always sanitized) run in the normal pass"
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-TARGETS="params sigv4 config s3resp image decide"
+TARGETS="params sigv4 config s3resp image decide strip"
 FUZZ_DIR=$builddir/fuzz
 
 fail_all() { # fail_all WHY: every case fails (or the script is skipped outside CI)

@@ -51,7 +51,7 @@ static const struct {
 	void (*run)(void);
 } groups[] = {
     {"path", unit_path},     {"sigv4", unit_sigv4}, {"auth", unit_auth},   {"config", unit_config},
-    {"json", unit_json},     {"probe", unit_probe}, {"geom", unit_geom},   {"http", unit_http},
+    {"json", unit_json},     {"probe", unit_probe}, {"geom", unit_geom}, {"budget", unit_budget}, {"strip", unit_strip},   {"http", unit_http},
     {"params", unit_params}, {"plan", unit_plan},   {"s3req", unit_s3req}, {"decide", unit_decide},
 };
 

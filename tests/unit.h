@@ -26,6 +26,8 @@ void unit_json(void);
 void unit_probe(void);
 void unit_params(void);
 void unit_geom(void);
+void unit_budget(void);
+void unit_strip(void);
 void unit_http(void);
 void unit_plan(void);
 void unit_s3req(void);

@@ -23,6 +23,7 @@ static struct decide_in jpeg(unsigned long w, unsigned long h)
 				  .max_source_pixels = 100000000,
 				  .max_source_bytes = 50000000,
 				  .formats = 1u << IMG_JPEG | 1u << IMG_PNG,
+				  .budget = {419430400, 8294400},
 				  .etag = ETAG,
 				  .last_modified = LM,
 				  .length = 100000};
@@ -196,10 +197,43 @@ static void derivatives(void)
 	      "S3's 304 to a condition not the client's is never passed on as a 304");
 }
 
+/* What the work will take is judged from the header, before the source is read. */
+static void budgets(void)
+{
+	struct params turn = {.rotate = 90, .any = true};
+	struct params fill = {.w = 4000, .h = 4000, .fit = FIT_FILL, .any = true};
+	struct decide_in in = jpeg(6000, 4000);
+	struct decide_out out;
+
+	in.derivative = true;
+	in.canonical = "rotate-90";
+	in.params = &turn;
+	CHECK(decide(&in, &out) == ACT_ERROR && out.st == ST_TOO_LARGE && out.message,
+	      "a full-size rotation of 24 MP: over max_image_memory, 413 with a message");
+	in = jpeg(3000, 2000);
+	in.derivative = true;
+	in.canonical = "rotate-90";
+	in.params = &turn;
+	CHECK(decide(&in, &out) == ACT_TRANSFORM, "of 6 MP: within it");
+	in = jpeg(1, 1);
+	in.derivative = true;
+	in.canonical = "w-4000_h-4000_fit-fill";
+	in.params = &fill;
+	CHECK(decide(&in, &out) == ACT_ERROR && out.st == ST_BAD_REQUEST && out.message,
+	      "1x1 filled to 4000x4000: past max_output_pixels, 400 with a message");
+	in = jpeg(6000, 4000);
+	in.max_width = 2000;
+	CHECK(decide(&in, &out) == ACT_CLAMP, "the clamp of a 24 MP JPEG: within the budget");
+	in.budget.max_image_memory = 16 * 1000 * 1000;
+	CHECK(decide(&in, &out) == ACT_ERROR && out.st == ST_TOO_LARGE,
+	      "the clamp is judged by the budget too");
+}
+
 void unit_decide(void)
 {
 	originals();
 	conditions();
 	derivatives();
+	budgets();
 	CHECK(strcmp(decide_name(ACT_CLAMP), "CLAMP") == 0, "actions have names");
 }
