@@ -177,9 +177,16 @@ enum status deriv_serve(const struct request *rq, struct params *p, const struct
 		if (found != CACHE_FRESH) {
 			/*
 			 * Either may bring a whole original to work on: it waits
-			 * for a place among the process's sources first.
+			 * for a place among the process's sources first, and not
+			 * to the very end: a place that comes free with less than
+			 * a quarter of timeout_ms (at most 1 s) left would start a
+			 * fetch and a transform that cannot finish in time, and
+			 * turn "busy" into an S3 timeout.
 			 */
-			holds_source = gate_enter(app->sources, f.deadline);
+			long long reserve = app->cfg->s3.timeout_ms / 4;
+			if (reserve > 1000)
+				reserve = 1000;
+			holds_source = gate_enter(app->sources, f.deadline - reserve);
 			if (holds_source) {
 				st = orig_fetch(&f, found == CACHE_UNCONFIRMED ? inm : NULL);
 			} else {

@@ -80,8 +80,9 @@ soak_warm() {
 		printf -v "SOAK_SIZE_$v" '%s' "$(wc -c <"$T/resp.body")"
 	done
 	SOAK_DERIVED_ETAG=$(hdr ETag) # of $SOAK_HIT_PNG
-	http GET "$main/wide.jpg" -H "X-API-Key: $KEY_WEB"
-	check "setup: wide.jpg (2400 px) is served at 2000 px" body_identifies_as "2000 125 JPEG"
+	# An original over max_width is served as its cached ?w=max_width.
+	check "setup: wide.jpg (2400 px) becomes a cache hit" soak_until_hit "$main/wide.jpg"
+	check "setup: wide.jpg is served at 2000 px" body_identifies_as "2000 125 JPEG"
 	SOAK_SIZE_CLAMP=$(wc -c <"$T/resp.body")
 	http GET "$main/thumb.jpg" -H "X-API-Key: $KEY_WEB"
 	check "setup: thumb.jpg is served as it is" body_same_as "$SOAK_FIX/thumb.jpg"
@@ -130,6 +131,7 @@ $key
 weight = 20
 status = 200
 size = $SOAK_SIZE_CLAMP
+x-cache = hit
 url = $main/wide.jpg
 $key
 [hit-jpeg]
