@@ -9,7 +9,7 @@
  * A process serves [server] threads requests at once: each thread takes
  * its turn in FCGX_Accept_r, with its own S3 client (libcurl handles) and
  * Redis link; the configuration, the state file, the image slots, the S3
- * credentials and the connection cache are shared. The main thread only waits for
+ * credentials, DNS cache and TLS sessions are shared. The main thread only waits for
  * SIGTERM (or SIGINT, SIGUSR1), then sets the stopping flag and wakes the
  * thread waiting for a request; every request in progress is finished first.
  */

@@ -37,7 +37,7 @@ struct s3_client {
 	struct creds_provider *creds;
 	CURLM *multi;
 	CURL *easy[S3_CONCURRENT_MAX];
-	CURLSH *share; /* the process's connection cache; NULL: the handles' own */
+	CURLSH *share; /* the process's DNS cache and TLS sessions; NULL: the handles' own */
 	unsigned int seed;
 };
 
@@ -73,7 +73,13 @@ void *s3_share_new(void)
 	curl_share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
 	curl_share_setopt(s->sh, CURLSHOPT_USERDATA, s);
-	curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	/*
+	 * Not the connection cache: libcurl does not support sharing
+	 * connections between threads that run transfers at once (see
+	 * CURLSHOPT_SHARE(3)); 7.88 then frees a connection one thread is
+	 * still returning (valgrind in t0180 found it). Each thread's multi
+	 * handle keeps its own connections alive instead.
+	 */
 	curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	return s;

@@ -1,9 +1,9 @@
 /*
  * s3.h - S3 GetObject, HeadObject and PutObject over libcurl, signed with SigV4.
  *
- * A client belongs to one thread. It holds one curl multi handle; the
- * threads' handles share one connection cache, so connections to S3 are
- * kept alive and reused across requests. Up to
+ * A client belongs to one thread. It holds one curl multi handle, whose
+ * connections to S3 are kept alive and reused across the thread's
+ * requests (libcurl cannot share connections between threads). Up to
  * S3_CONCURRENT_MAX operations can run at once (s3_request_all): a
  * derivative's cache read and the check of its original cost one round
  * trip, not two. Each operation retries 500, 503 and
@@ -75,9 +75,9 @@ struct s3_client;
 
 /*
  * A client is used by one thread. share (may be NULL) is a libcurl share
- * handle whose connection cache, DNS cache and TLS sessions the clients of
- * every thread of the process use (s3_share_new), so a connection kept
- * alive by one thread is reused by the next.
+ * handle whose DNS cache and TLS sessions the clients of every thread of
+ * the process use (s3_share_new): a thread's new connection resumes a TLS
+ * session another thread made.
  */
 struct s3_client *s3_client_new(const struct cfg_s3 *cfg, struct creds_provider *creds,
 				void *share);

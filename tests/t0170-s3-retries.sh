@@ -47,11 +47,15 @@ cgi_req /nothing-here.jpg
 ok_json_error "NoSuchKey: 404, no retry" 404
 check "  exactly 1 attempt" test "$(attempts nothing-here.jpg)" = 1
 
-# One kept-alive connection serves many requests.
+# Kept-alive connections serve many requests: each of the worker's 16
+# threads (the default) keeps its own (libcurl cannot share connections
+# between threads), so 48 GETs one after another, taken by whichever
+# thread is waiting, need at most 16 connections.
 before=$(wc -l <"$FAKE_REQUESTS")
-for i in $(seq 20); do cgi_req /photo.jpg; done
+for i in $(seq 48); do cgi_req /photo.jpg; done
 ports=$(tail -n +$((before + 1)) "$FAKE_REQUESTS" | awk '{print $1}' | sort -u | wc -l)
-check "20 GETs reuse one S3 connection (saw $ports)" test "$ports" = 1
+check "48 GETs reuse kept-alive S3 connections, at most one a thread (saw $ports, <= 16)" \
+	test "$ports" -ge 1 -a "$ports" -le 16
 
 start=$(date +%s%N)
 cgi_req /hang/photo.jpg
