@@ -7,7 +7,8 @@
  * ?w=max_width, under that request's ETag. A derivative's source must be
  * admitted by the limits before it is decoded. The client's copy is
  * current when its If-None-Match matches the ETag of what would be served,
- * else when If-Modified-Since is not before Last-Modified.
+ * else when If-Modified-Since is not before Last-Modified (and not after
+ * the present, which would say nothing of the client's copy).
  */
 #include "decide.h"
 
@@ -17,7 +18,7 @@ static bool client_has(const struct decide_in *in, const char *etag)
 {
 	return in->if_none_match
 		   ? http_etag_matches(in->if_none_match, etag)
-		   : http_not_modified_since(in->if_modified_since, in->last_modified);
+		   : http_not_modified_since(in->if_modified_since, in->last_modified, in->now);
 }
 
 static enum action refuse(struct decide_out *out, enum status st, const char *detail)
