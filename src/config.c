@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "buf.h"
 #include "probe.h"
@@ -340,6 +341,11 @@ static void load_key(struct loader *ld, struct cfg *cfg, dictionary *d, const ch
 		return;
 	}
 	for (size_t i = 0; i < cfg->keys.n; i++) {
+		/* "[key  web]" and "[key web]" are two sections but one name. */
+		if (strcmp(cfg->keys.keys[i].name, name) == 0) {
+			fail(ld, sec, NULL, "same name as another [key %s] section", name);
+			return;
+		}
 		if (crypto_equal(cfg->keys.keys[i].digest, digest, SHA256_LEN)) {
 			fail(ld, sec, key ? "key" : "sha256", "same key as [key %s]",
 			     cfg->keys.keys[i].name);
@@ -407,6 +413,9 @@ static bool load_plan(struct loader *ld, struct cfg *cfg, dictionary *d, const c
 		return fail(ld, sec, "period", "needs a quota");
 	if (period && (p.period = plan_period_parse(period)) == PERIOD_NONE)
 		return fail(ld, sec, "period", "expected day, week or month, got '%s'", period);
+	for (size_t i = 0; i < cfg->n_plans; i++)
+		if (strcmp(cfg->plans[i].name, name) == 0)
+			return fail(ld, sec, NULL, "same name as another [plan %s] section", name);
 	cfg->plans = xrealloc(cfg->plans, (cfg->n_plans + 1) * sizeof *cfg->plans);
 	p.name = xstrdup(name);
 	cfg->plans[cfg->n_plans++] = p;
@@ -561,6 +570,110 @@ static void check_rules(struct loader *ld, struct cfg *cfg)
 		fail(ld, NULL, NULL, "no [key NAME] section: at least one API key is required");
 }
 
+/*
+ * Repeated sections and keys. iniparser merges a second [key web] into the
+ * first and lets a repeated key overwrite the earlier one, so one API key
+ * would quietly disappear; its dictionary keeps no line numbers, so the file
+ * is read a second time here, split into lines as iniparser 4.1 splits them:
+ * a line of at most INI_LINE bytes, trailing space dropped, a final '\'
+ * joining the next line (a comment too), '#' or ';' first for a comment,
+ * "[NAME]" for a section (up to the first ']'), else NAME before the first
+ * '=' for a key; names stripped of spaces and lowercased.
+ */
+#define INI_LINE 1024 /* iniparser's ASCIILINESZ */
+
+struct seen {
+	char *name; /* "section" or "section:key" as iniparser stores it */
+	int line;
+};
+
+static void strip_lower(char *s)
+{
+	size_t n = strlen(s), i = 0;
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	while (isspace((unsigned char)s[i]))
+		i++;
+	memmove(s, s + i, n - i + 1);
+	for (char *p = s; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
+
+/* The line where name was first seen, or records it and returns 0. */
+static int seen_before(struct seen **list, size_t *n, const char *name, int line)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*list)[i].name, name) == 0)
+			return (*list)[i].line;
+	*list = xrealloc(*list, (*n + 1) * sizeof **list);
+	(*list)[*n].name = xstrdup(name);
+	(*list)[(*n)++].line = line;
+	return 0;
+}
+
+static void check_repeats(struct loader *ld)
+{
+	FILE *f = fopen(ld->file, "r");
+	char line[INI_LINE + 1] = "", section[INI_LINE + 1] = "", entry[2 * INI_LINE + 2];
+	struct seen *seen = NULL;
+	size_t n_seen = 0, last = 0;
+	int lineno = 0, first = 0;
+
+	if (!f)
+		return; /* iniparser has just read it; nothing new to say */
+	while (!ld->failed && fgets(line + last, (int)(INI_LINE - last), f)) {
+		lineno++;
+		if (!last)
+			first = lineno;
+		size_t len = strlen(line);
+		if (len <= 1) /* iniparser skips these too */
+			continue;
+		if (line[len - 1] != '\n' && !feof(f))
+			break; /* too long: iniparser has refused the file already */
+		while (len && isspace((unsigned char)line[len - 1]))
+			line[--len] = '\0';
+		if (len && line[len - 1] == '\\') {
+			last = len - 1;
+			continue;
+		}
+		last = 0;
+		char *l = line;
+		while (isspace((unsigned char)*l))
+			l++;
+		size_t ll = strlen(l);
+		int prev;
+		if (ll == 0 || l[0] == '#' || l[0] == ';') {
+			/* empty or a comment */
+		} else if (l[0] == '[' && l[ll - 1] == ']') {
+			size_t in = strcspn(l + 1, "]");
+			if (in > 0) { /* iniparser keeps the section for "[]" */
+				memcpy(section, l + 1, in);
+				section[in] = '\0';
+				strip_lower(section);
+			}
+			if ((prev = seen_before(&seen, &n_seen, section, first)))
+				fail(ld, section, NULL,
+				     "line %d repeats the section of line %d: each section may "
+				     "appear once (iniparser would merge them)",
+				     first, prev);
+		} else if (l[0] != '=' && strchr(l, '=')) {
+			size_t kl = strcspn(l, "=");
+			snprintf(entry, sizeof entry, "%s:%.*s", section, (int)kl, l);
+			strip_lower(entry + strlen(section) + 1);
+			if ((prev = seen_before(&seen, &n_seen, entry, first)))
+				fail(ld, *section ? section : NULL, entry + strlen(section) + 1,
+				     "line %d repeats line %d: each key may appear once in a "
+				     "section (the later one would win)",
+				     first, prev);
+		}
+		memset(line, 0, sizeof line);
+	}
+	fclose(f);
+	for (size_t i = 0; i < n_seen; i++)
+		free(seen[i].name);
+	free(seen);
+}
+
 static struct loader *error_sink; /* iniparser reports through a global */
 
 static int ini_error(const char *fmt, ...)
@@ -599,7 +712,14 @@ struct cfg *cfg_load(const char *path, char *err, size_t errlen)
 		fail(&ld, NULL, NULL, "cannot open: %s", strerror(errno));
 		goto out;
 	}
+	/* fopen takes a directory, which iniparser then reads as an empty file. */
+	struct stat st;
+	bool is_dir = fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode);
 	fclose(f);
+	if (is_dir) {
+		fail(&ld, NULL, NULL, "is a directory, not a configuration file");
+		goto out;
+	}
 	error_sink = &ld;
 	iniparser_set_error_callback(ini_error);
 	dictionary *d = iniparser_load(path);
@@ -609,6 +729,7 @@ struct cfg *cfg_load(const char *path, char *err, size_t errlen)
 		fail(&ld, NULL, NULL, "cannot be parsed");
 		goto out;
 	}
+	check_repeats(&ld);
 	check_entries(&ld, d);
 	for (size_t i = 0; i < sizeof options / sizeof options[0] && !ld.failed; i++) {
 		const struct opt *o = &options[i];

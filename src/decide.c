@@ -10,7 +10,8 @@
  * pixels, then what the work on it will take (budget.h), all known from
  * its header. The client's copy is
  * current when its If-None-Match matches the ETag of what would be served,
- * else when If-Modified-Since is not before Last-Modified.
+ * else when If-Modified-Since is not before Last-Modified (and not after
+ * the present, which would say nothing of the client's copy).
  */
 #include "decide.h"
 
@@ -20,7 +21,7 @@ bool decide_client_has(const struct decide_in *in, const char *etag)
 {
 	return in->if_none_match
 		   ? http_etag_matches(in->if_none_match, etag)
-		   : http_not_modified_since(in->if_modified_since, in->last_modified);
+		   : http_not_modified_since(in->if_modified_since, in->last_modified, in->now);
 }
 
 static bool client_has(const struct decide_in *in, const char *etag)

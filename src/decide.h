@@ -36,6 +36,7 @@ struct decide_in {
 	bool derivative;               /* parameters: the original is a source, never passed */
 	const char *if_none_match;     /* NULL when absent */
 	const char *if_modified_since; /* NULL when absent */
+	long long now;                 /* the wall clock (s, UTC): a later If-Modified-Since is ignored */
 	bool judge_here;               /* an original's conditions were not sent to S3 */
 	bool s3_not_modified;          /* S3 answered our conditional GET with 304 */
 	const char *canonical;         /* a derivative's canonical parameters */

@@ -121,11 +121,11 @@ static bool parse_http_date(const char *s, time_t *t)
 	return true;
 }
 
-bool http_not_modified_since(const char *ims, const char *last_modified)
+bool http_not_modified_since(const char *ims, const char *last_modified, long long now)
 {
 	time_t since, modified;
 	return parse_http_date(ims, &since) && parse_http_date(last_modified, &modified) &&
-	       modified <= since;
+	       modified <= since && (long long)since <= now;
 }
 
 bool http_single_strong_etag(const char *v)

@@ -37,9 +37,13 @@ bool http_etag_matches(const char *if_none_match, const char *etag);
 
 /*
  * true when If-Modified-Since (an HTTP-date) is at or after last_modified;
- * false when either is missing or not a valid date.
+ * false when either is missing or not a valid date, and when
+ * If-Modified-Since is later than now (seconds since 1970, UTC): a date
+ * from the future says nothing of the client's copy, and RFC 9110 has the
+ * server ignore it.
  */
-bool http_not_modified_since(const char *if_modified_since, const char *last_modified);
+bool http_not_modified_since(const char *if_modified_since, const char *last_modified,
+			     long long now);
 
 /* true when an If-None-Match value is exactly one strong tag ("abc"), the
  * form a browser sends back and any S3 store judges as RFC 9110 does. */

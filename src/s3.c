@@ -358,7 +358,12 @@ static void setup_handle(struct s3_client *c, CURL *h, const struct s3_op *op, c
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	/* The key is signed exactly as sent: curl must not squash "/./" or "/../". */
 	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+	/* CURLOPT_PROTOCOLS_STR exists from libcurl 7.85; configure accepts 7.68. */
+#if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);

@@ -39,6 +39,28 @@ check "unknown section: start-up fails naming it" \
 out=$("$bin" -t -c "$T/missing.ini" 2>&1)
 check "missing file: start-up fails naming it" \
 	sh -c "printf '%s' \"\$1\" | grep -qF '$T/missing.ini: cannot open'" _ "$out"
+# iniparser would merge a second [key web] into the first and let its key
+# replace the first one's: refused, naming both lines.
+n=$(wc -l <"$sample")
+web=$(grep -n '^\[key web\]' "$sample" | cut -d: -f1)
+{ cat "$sample"; printf '\n[Key Web]\nkey = "another-long-random-string"\n'; } >"$T/twice.ini"
+out=$("$bin" -t -c "$T/twice.ini" 2>&1)
+rc=$?
+check "a repeated [key web] section: imgsvc -t fails" test $rc != 0
+check "  naming both lines ($((n + 2)) and $web)" \
+	sh -c "printf '%s' \"\$1\" | grep -qF '$T/twice.ini: [key web]: line $((n + 2)) repeats the section of line $web'" _ "$out"
+# The sample ends in [key mobile-app] with "enabled = no".
+enabled=$(grep -n '^enabled' "$sample" | tail -1 | cut -d: -f1)
+{ cat "$sample"; printf 'ENABLED=yes\n'; } >"$T/twicekey.ini"
+out=$("$bin" -t -c "$T/twicekey.ini" 2>&1)
+rc=$?
+check "a key repeated in a section: imgsvc -t fails" test $rc != 0
+check "  naming both lines ($((n + 1)) and $enabled)" \
+	sh -c "printf '%s' \"\$1\" | grep -qF '$T/twicekey.ini: [key mobile-app] enabled: line $((n + 1)) repeats line $enabled'" _ "$out"
+out=$("$bin" -t -c "$T" 2>&1)
+rc=$?
+check "-c DIRECTORY: imgsvc -t fails saying it is a directory" \
+	sh -c "test $rc != 0 && printf '%s' \"\$1\" | grep -qF '$T: is a directory'" _ "$out"
 out=$("$bin" -c "$sample" </dev/null 2>&1)
 check "run outside FastCGI: refuses with a hint" \
 	sh -c "printf '%s' \"\$1\" | grep -qF 'not a FastCGI socket'" _ "$out"

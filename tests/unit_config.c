@@ -155,6 +155,48 @@ void unit_config(void)
 	expect_error("quality out of range",
 		     "[s3]\nbucket=x\n[server]\nquality=101\n[key a]\nkey=12345678\n",
 		     "[server] quality", "1 to 100");
+	/*
+	 * iniparser merges a repeated section and lets a repeated key win over
+	 * the earlier one; the loader refuses both, naming both lines. Names
+	 * compare as iniparser stores them: stripped and lowercased.
+	 */
+	expect_error("repeated [key web]",
+		     "[s3]\nbucket=x\n[key web]\nkey=12345678\n[key web]\nkey=abcdefgh\n",
+		     "[key web]", "line 5 repeats the section of line 3");
+	expect_error("repeated section differing in case and spaces",
+		     "[s3]\nbucket=x\n[Key Web]\nkey=12345678\n\n[ key WEB ]  \nkey=abcdefgh\n",
+		     "[key web]", "line 6 repeats the section of line 3");
+	expect_error("repeated fixed section",
+		     "[s3]\nbucket=x\n[key a]\nkey=12345678\n[s3]\nregion=eu-west-1\n", "[s3]",
+		     "line 5 repeats the section of line 1");
+	expect_error("repeated key in a section",
+		     "[s3]\nbucket=x\n[key a]\nkey=12345678\n ; a comment\n  KEY = abcdefgh\n",
+		     "[key a] key", "line 6 repeats line 4");
+	expect_error("repeated key after a continued line",
+		     "[s3]\nbucket=x\nregion = us-\\\neast-1\n[key a]\nkey=12345678\n"
+		     "[key a]\nkey=abcdefgh\n",
+		     "[key a]", "line 7 repeats the section of line 5");
+	expect_error("a continued key counts from its first line",
+		     "[s3]\nbucket=x\n[key a]\nkey=1234\\\n5678\nkey=abcdefgh\n", "[key a] key",
+		     "line 6 repeats line 4");
+	expect_error("one name in two spellings of [key NAME]",
+		     "[s3]\nbucket=x\n[key a]\nkey=12345678\n[key  a]\nkey=abcdefgh\n", "[key  a]",
+		     "same name");
+	expect_error("one name in two spellings of [plan NAME]",
+		     "[s3]\nbucket=x\n[plan p]\nrate=1\n[plan  p]\nrate=2\n[key a]\nkey=12345678\n",
+		     "[plan  p]", "same name");
+	/* A comment ending in '\' swallows the next line, as iniparser reads it. */
+	cfg = cfg_load(write_file("comment.ini", "[s3]\nbucket=x\n[key a]\nkey=12345678\n"
+						  "; was: \\\n[key a]\nenabled=no\n"),
+		       err, sizeof err);
+	CHECK(cfg && cfg->keys.n == 1 && !cfg->keys.keys[0].enabled,
+	      "a section line continued into a comment is no repeat (%s)", cfg ? "ok" : err);
+	cfg_free(cfg);
+	cfg = cfg_load(dir, err, sizeof err);
+	CHECK(!cfg && strstr(err, dir) && strstr(err, "is a directory"),
+	      "a directory given as the file is named as one: %s", err);
+	cfg_free(cfg);
+
 	cfg = cfg_load(write_file("nocache.ini", "[s3]\nbucket=x\noriginals_prefix=\n[server]\n"
 						 "derivative_cache=no\nformats=jpg, png\n[key a]\n"
 						 "key=12345678\n"),

@@ -11,6 +11,7 @@
 #define ETAG "\"abc\""
 #define LM "Tue, 01 Dec 2026 10:00:00 GMT"
 #define VAR "v1-q82"
+#define NOW 1796256000LL /* Thu, 03 Dec 2026 00:00:00 GMT: after LM */
 
 /* An original JPEG of w x h, probed, with the default limits and max_width 1000. */
 static struct decide_in jpeg(unsigned long w, unsigned long h)
@@ -26,6 +27,7 @@ static struct decide_in jpeg(unsigned long w, unsigned long h)
 				  .budget = {419430400, 8294400},
 				  .etag = ETAG,
 				  .last_modified = LM,
+				  .now = NOW,
 				  .length = 100000};
 }
 
@@ -114,6 +116,11 @@ static void conditions(void)
 	      "If-Modified-Since equal to Last-Modified: 304");
 	in.if_modified_since = "Mon, 30 Nov 2026 10:00:00 GMT";
 	CHECK(decide(&in, &out) == ACT_PASS, "If-Modified-Since before Last-Modified: pass");
+	in.if_modified_since = "Thu, 03 Dec 2026 00:00:00 GMT";
+	CHECK(decide(&in, &out) == ACT_NOT_MODIFIED, "If-Modified-Since now, after Last-Modified: 304");
+	in.if_modified_since = "Thu, 03 Dec 2026 00:00:01 GMT";
+	CHECK(decide(&in, &out) == ACT_PASS,
+	      "If-Modified-Since later than now is ignored: the original, not 304");
 
 	in = jpeg(800, 600);
 	in.if_none_match = ETAG;
@@ -154,6 +161,14 @@ static void derivatives(void)
 	      "the whole source read and the client's tag its derived one: 304");
 	in.complete = false;
 	CHECK(decide(&in, &out) == ACT_TRANSFORM, "the 304 waits for the whole source");
+	in.if_none_match = NULL;
+	in.cached = true;
+	in.if_modified_since = "Wed, 02 Dec 2026 00:00:00 GMT";
+	CHECK(decide(&in, &out) == ACT_NOT_MODIFIED,
+	      "a cached derivative, If-Modified-Since after its source's date: 304");
+	in.if_modified_since = "Fri, 01 Jan 2100 00:00:00 GMT";
+	CHECK(decide(&in, &out) == ACT_SERVE_CACHED,
+	      "a cached derivative, If-Modified-Since in the future: served, not 304");
 
 	in = jpeg(4000, 3000);
 	in.derivative = true;

@@ -52,13 +52,21 @@ void unit_http(void)
 	CHECK(!http_etag_matches("\"\"", "\"xyz\""), "empty tag does not match");
 
 	const char *lm = "Tue, 24 Nov 2026 23:57:14 GMT";
-	CHECK(http_not_modified_since("Tue, 24 Nov 2026 23:57:14 GMT", lm),
+	const long long now = 1796256000; /* Thu, 03 Dec 2026 00:00:00 GMT */
+	CHECK(http_not_modified_since("Tue, 24 Nov 2026 23:57:14 GMT", lm, now),
 	      "same second: not modified");
-	CHECK(http_not_modified_since("Wed, 25 Nov 2026 00:00:00 GMT", lm), "later: not modified");
-	CHECK(!http_not_modified_since("Tue, 24 Nov 2026 23:57:13 GMT", lm), "earlier: modified");
-	CHECK(!http_not_modified_since("yesterday", lm), "invalid date is ignored");
-	CHECK(!http_not_modified_since(NULL, lm) && !http_not_modified_since(lm, NULL),
+	CHECK(http_not_modified_since("Wed, 25 Nov 2026 00:00:00 GMT", lm, now),
+	      "later: not modified");
+	CHECK(!http_not_modified_since("Tue, 24 Nov 2026 23:57:13 GMT", lm, now),
+	      "earlier: modified");
+	CHECK(!http_not_modified_since("yesterday", lm, now), "invalid date is ignored");
+	CHECK(!http_not_modified_since(NULL, lm, now) && !http_not_modified_since(lm, NULL, now),
 	      "missing dates never mean not modified");
+	CHECK(http_not_modified_since("Thu, 03 Dec 2026 00:00:00 GMT", lm, now),
+	      "a date of this very second counts");
+	CHECK(!http_not_modified_since("Thu, 03 Dec 2026 00:00:01 GMT", lm, now) &&
+		  !http_not_modified_since("Fri, 01 Jan 2100 00:00:00 GMT", lm, now),
+	      "a date later than now is ignored (RFC 9110 13.1.3)");
 
 	CHECK(http_value_safe("\"abc\"", 1024), "printable value is safe to forward");
 	CHECK(!http_value_safe("a\r\nX-Evil: 1", 1024), "CR LF is not");
