@@ -180,21 +180,40 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 	return len;
 }
 
-/* Appends "name: value" to a curl header list. */
-static struct curl_slist *add_header(struct curl_slist *list, const char *name, const char *value)
+/*
+ * Appends "name: value" (or a whole line when value is NULL) to a curl
+ * header list. On an allocation failure the list is freed and left NULL,
+ * and every later append fails too: a list missing its Authorization line
+ * must never go out.
+ */
+static bool add_header(struct curl_slist **list, bool ok, const char *name, const char *value)
 {
+	if (!ok)
+		return false;
 	struct buf line = BUF_INIT;
-	buf_printf(&line, "%s: %s", name, value);
-	list = curl_slist_append(list, line.data);
+	if (value)
+		buf_printf(&line, "%s: %s", name, value);
+	else
+		buf_puts(&line, name);
+	struct curl_slist *grown = curl_slist_append(*list, line.data);
 	buf_free(&line);
-	return list;
+	if (!grown) {
+		curl_slist_free_all(*list);
+		*list = NULL;
+		return false;
+	}
+	*list = grown;
+	return true;
 }
 
 /*
  * Signs op for the current time and credentials and returns every header
  * to send. SigV4 covers host, the payload hash, the date, the session token
  * and every x-amz-meta-* header; conditional and content-type headers ride
- * along unsigned, as S3 allows.
+ * along unsigned, as S3 allows. NULL when the request cannot be signed
+ * (credentials SigV4 refuses, such as an access key id holding '/', or
+ * memory): the caller fails it rather than send it unsigned, which S3
+ * would answer 403 as if the object were missing or forbidden.
  */
 static struct curl_slist *sign(struct s3_client *c, const struct s3_op *op, const struct creds *cr,
 			       const char *host, const char *canonical_uri,
@@ -221,22 +240,26 @@ static struct curl_slist *sign(struct s3_client *c, const struct s3_op *op, cons
 		hdrs[n++] = (struct sigv4_header){"x-amz-security-token", cr->session_token};
 	struct sigv4_request req = {op->method, canonical_uri, "", hdrs, n, payload_hash};
 	struct sigv4_credentials sc = {cr->access_key_id, cr->secret_access_key, cr->session_token};
-	if (sigv4_sign(&req, &sc, c->cfg->region, "s3", amz_date, &sig) == 0) {
-		for (size_t i = 0; i < n; i++)
-			list = add_header(list, hdrs[i].name, hdrs[i].value);
-		list = add_header(list, "Authorization", sig.authorization.data);
-		/* Drop the Accept header libcurl adds by default: nothing to negotiate. */
-		list = curl_slist_append(list, "Accept:");
-		/* A PUT goes out at once, without waiting for 100 Continue. */
-		list = curl_slist_append(list, "Expect:");
-		if (op->if_none_match)
-			list = add_header(list, "If-None-Match", op->if_none_match);
-		if (op->if_modified_since)
-			list = add_header(list, "If-Modified-Since", op->if_modified_since);
-		if (op->content_type)
-			list = add_header(list, "Content-Type", op->content_type);
-	}
+	bool ok = sigv4_sign(&req, &sc, c->cfg->region, "s3", amz_date, &sig) == 0 &&
+		  sig.authorization.data;
+	for (size_t i = 0; i < n; i++)
+		ok = add_header(&list, ok, hdrs[i].name, hdrs[i].value);
+	ok = add_header(&list, ok, "Authorization", ok ? sig.authorization.data : NULL);
+	/* Drop the Accept header libcurl adds by default: nothing to negotiate. */
+	ok = add_header(&list, ok, "Accept:", NULL);
+	/* A PUT goes out at once, without waiting for 100 Continue. */
+	ok = add_header(&list, ok, "Expect:", NULL);
+	if (op->if_none_match)
+		ok = add_header(&list, ok, "If-None-Match", op->if_none_match);
+	if (op->if_modified_since)
+		ok = add_header(&list, ok, "If-Modified-Since", op->if_modified_since);
+	if (op->content_type)
+		ok = add_header(&list, ok, "Content-Type", op->content_type);
 	sigv4_result_free(&sig);
+	if (!ok) {
+		curl_slist_free_all(list);
+		return NULL;
+	}
 	return list;
 }
 
@@ -468,6 +491,22 @@ static void run_start(struct s3_client *c, struct run *r)
 	}
 	r->a = (struct attempt){.sink = r->op->sink, .obj = {.content_length = -1}};
 	r->hdrs = sign(c, r->op, &cr, r->host.data, r->uri.data, r->payload_hash);
+	if (!r->hdrs) {
+		/* Not sent at all: S3's 403 to an unsigned request would read as a 404. */
+		snprintf(res->code, sizeof res->code, "SigningFailed");
+		snprintf(res->detail, sizeof res->detail,
+			 "cannot sign the request with the credentials from %s (access key id "
+			 "%s): SigV4 refuses an empty secret, an access key id holding '/', or "
+			 "memory ran out",
+			 cr.source ? cr.source : "?",
+			 cr.access_key_id ? cr.access_key_id : "-");
+		creds_release(&cr);
+		/* Fetched again next time: temporary ones may come back fit. */
+		creds_invalidate(c->creds);
+		res->status = ST_INTERNAL;
+		run_end(r);
+		return;
+	}
 	creds_release(&cr);
 	setup_handle(c, r->h, r->op, r->url.data, r->hdrs, &r->a, remaining);
 	res->attempts++;

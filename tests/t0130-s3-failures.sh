@@ -71,6 +71,19 @@ stop_bg "$LIGHTTPD_PID"
 start_lighttpd "$T/badkey.ini"
 failure_cases "unknown access key id" 502 5000
 
+# --- credentials SigV4 cannot sign with ------------------------------------------
+# An access key id holding '/' cannot go into the signature's scope: the
+# request is not sent at all (unsigned, S3 would answer 403 AccessDenied,
+# which reads as a 404 and a ListBucket warning), and the client gets 500.
+CFG_KEY_ID=AKIA/SLASHED/KEY0000 write_config "$T/unsignable.ini"
+stop_bg "$LIGHTTPD_PID"
+start_lighttpd "$T/unsignable.ini"
+failure_cases "credentials SigV4 refuses" 500 5000
+check "credentials SigV4 refuses: the log says the request could not be signed" \
+	log_has 'status=500 .*SigningFailed.*cannot sign the request'
+check "credentials SigV4 refuses: nothing went to S3 (no AccessDenied, no ListBucket warning)" \
+	log_lacks 'AccessDenied'
+
 # --- nothing listening ----------------------------------------------------------
 closed=$(free_port)
 CFG_ENDPOINT=http://127.0.0.1:$closed CFG_TIMEOUT_MS=3000 CFG_CONNECT_TIMEOUT_MS=1000 \
