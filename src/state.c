@@ -741,7 +741,8 @@ void state_metrics(struct state *s, struct buf *out)
 	       "Times a worker took over the state lock from a process that died holding it.");
 	buf_printf(out, "imgsvc_state_lock_recoveries_total %lld\n", (long long)m.lock_recoveries);
 	family(out, "imgsvc_state_lock_errors_total", "counter",
-	       "Times the state lock could not be taken (the request went on unlimited).");
+	       "Times the state lock could not be taken in time (the request was answered "
+	       "by [limits] redis_failure).");
 	buf_printf(out, "imgsvc_state_lock_errors_total %lld\n", (long long)m.lock_errors);
 	free(keys);
 }
