@@ -59,11 +59,28 @@
 #include "status.h"
 
 /*
- * Asks the key's usage plan whether this request may go on. When Redis
- * cannot be asked the configured policy decides, and the failure is logged
- * (at most once a minute per process, so a Redis outage does not flood the
- * log).
+ * The configured answer when the usage-plan backend (Redis, or the state
+ * file's lock) cannot be asked: admit or refuse with 503. The failure is
+ * logged at most once a minute per process per backend, so an outage does
+ * not flood the log.
  */
+static enum status backend_failed(const struct app *app, long long *last_warning,
+				  const char *what, struct failure *fail)
+{
+	bool open = app->cfg->limits.redis_fail_open;
+	long long now = clock_mono_ms();
+	long long last = __atomic_load_n(last_warning, __ATOMIC_RELAXED);
+	/* One thread of the process wins the minute's warning. */
+	if ((last == 0 || now - last > 60000) &&
+	    __atomic_compare_exchange_n(last_warning, &last, now, false, __ATOMIC_RELAXED,
+					__ATOMIC_RELAXED))
+		log_msg("warning", "usage-plan backend %s: failing %s", what,
+			open ? "open (admitting)" : "closed (refusing with 503)");
+	fail->retry_after = open ? 0 : 1;
+	return open ? ST_OK : ST_UNAVAILABLE;
+}
+
+/* Asks the key's usage plan whether this request may go on. */
 static enum status admit(const struct app *app, const struct auth_key *who, struct failure *fail)
 {
 	const struct plan *plan = &app->cfg->plans[who->plan];
@@ -73,25 +90,21 @@ static enum status admit(const struct app *app, const struct auth_key *who, stru
 	if (app->redis) {
 #ifdef HAVE_REDIS
 		static long long last_warning; /* shared by the threads: atomic */
-		char err[256];
+		char err[256], what[300];
 		if (redis_admit(app->redis, who->name, plan, &v, &retry, err, sizeof err) < 0) {
-			bool open = app->cfg->limits.redis_fail_open;
-			long long now = clock_mono_ms();
-			long long last = __atomic_load_n(&last_warning, __ATOMIC_RELAXED);
-			/* One thread of the process wins the minute's warning. */
-			if ((last == 0 || now - last > 60000) &&
-			    __atomic_compare_exchange_n(&last_warning, &last, now, false,
-							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
-				log_msg("warning",
-					"usage-plan backend Redis unavailable (%s): failing %s",
-					err,
-					open ? "open (admitting)" : "closed (refusing with 503)");
-			fail->retry_after = open ? 0 : 1;
-			return open ? ST_OK : ST_UNAVAILABLE;
+			snprintf(what, sizeof what, "Redis unavailable (%s)", err);
+			return backend_failed(app, &last_warning, what, fail);
 		}
 #endif
 	} else if (app->state) {
-		v = state_admit(app->state, who->name, plan, clock_wall_ms(), &retry);
+		static long long last_warning; /* shared by the threads: atomic */
+		bool unavailable;
+		v = state_admit(app->state, who->name, plan, clock_wall_ms(), &retry, &unavailable);
+		if (unavailable)
+			return backend_failed(app, &last_warning,
+					      "state file lock not taken within its bound "
+					      "(a stale or damaged lock word?)",
+					      fail);
 	}
 	fail->retry_after = retry;
 	return v == PLAN_ALLOW          ? ST_OK

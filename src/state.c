@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -321,10 +322,26 @@ void state_close(struct state *s)
 	free(s);
 }
 
-/* Takes the lock; 0 when held. A dead owner's lock is taken over. */
+/*
+ * How long a worker waits for the lock. Updates under it take microseconds;
+ * a longer wait means a lock word nobody will release (damaged, or held by
+ * something that is not a dying imgsvc), and waiting on it forever would
+ * hang every request thread, health checks included.
+ */
+#define LOCK_WAIT_MS 200
+
+/* Takes the lock; 0 when held, ETIMEDOUT (or another error) when not. A dead
+ * owner's lock is taken over. */
 static int lock(struct state *s)
 {
-	int rc = pthread_mutex_lock(&s->f->lock);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (long)LOCK_WAIT_MS * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+	}
+	int rc = pthread_mutex_timedlock(&s->f->lock, &until);
 	if (rc == EOWNERDEAD) {
 		pthread_mutex_consistent(&s->f->lock);
 		s->f->m.lock_recoveries++;
@@ -420,8 +437,9 @@ static bool unlimited(const struct plan *p)
 }
 
 enum plan_verdict state_admit(struct state *s, const char *key_name, const struct plan *plan,
-			      int64_t now_ms, int64_t *retry_after_s)
+			      int64_t now_ms, int64_t *retry_after_s, bool *unavailable)
 {
+	*unavailable = false;
 	enum plan_verdict v = PLAN_ALLOW;
 	if (retry_after_s)
 		*retry_after_s = 0;
@@ -431,10 +449,12 @@ enum plan_verdict state_admit(struct state *s, const char *key_name, const struc
 		__atomic_fetch_add(&s->f->m.bad_names, 1, __ATOMIC_RELAXED);
 		return PLAN_ALLOW;
 	}
-	/* Fail open: a lock that cannot be taken must not refuse everyone
-	 * (lock_errors counts it). */
-	if (lock(s) != 0)
+	/* A lock that cannot be taken in time: the caller applies the
+	 * configured failure policy (lock_errors counts it). */
+	if (lock(s) != 0) {
+		*unavailable = true;
 		return PLAN_ALLOW;
+	}
 	struct key_rec *k = key_find(s->f, key_name);
 	if (!k) {
 		s->f->m.keys_full++;
@@ -721,7 +741,8 @@ void state_metrics(struct state *s, struct buf *out)
 	       "Times a worker took over the state lock from a process that died holding it.");
 	buf_printf(out, "imgsvc_state_lock_recoveries_total %lld\n", (long long)m.lock_recoveries);
 	family(out, "imgsvc_state_lock_errors_total", "counter",
-	       "Times the state lock could not be taken (the request went on unlimited).");
+	       "Times the state lock could not be taken in time (the request was answered "
+	       "by [limits] redis_failure).");
 	buf_printf(out, "imgsvc_state_lock_errors_total %lld\n", (long long)m.lock_errors);
 	free(keys);
 }

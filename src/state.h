@@ -39,10 +39,12 @@ void state_close(struct state *s);
 /*
  * Admits or refuses one request of key_name under plan, atomically across
  * every process mapping the file (see plan_admit). A refused request is
- * counted in the key's "limited" counter.
+ * counted in the key's "limited" counter. When the lock cannot be taken
+ * within a short bound, *unavailable is set and PLAN_ALLOW returned: the
+ * caller applies its failure policy ([limits] redis_failure).
  */
 enum plan_verdict state_admit(struct state *s, const char *key_name, const struct plan *plan,
-			      int64_t now_ms, int64_t *retry_after_s);
+			      int64_t now_ms, int64_t *retry_after_s, bool *unavailable);
 
 /* What one finished request adds to usage and metrics. */
 struct state_request {
