@@ -321,6 +321,12 @@ static void run_until_stopped(struct worker *w, size_t n, const sigset_t *stop_s
 	}
 }
 
+/* Damage the state file code finds, in the log like everything else. */
+static void state_warning(const char *msg)
+{
+	log_msg("warning", "%s", msg);
+}
+
 int main(int argc, char **argv)
 {
 	const char *conf_arg = NULL;
@@ -370,6 +376,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
+		/* The state file as a worker will open it: a worker that cannot
+		 * exits, and the web server answers everything with its own 503. */
+		char msg[1024] = "";
+		if (*cfg->limits.state_file && state_check(cfg->limits.state_file, msg, sizeof msg) < 0) {
+			fprintf(stderr, "imgsvc: %s: [limits] state_file: %s\n", path, msg);
+			cfg_free(cfg);
+			return 1;
+		}
+		if (msg[0])
+			printf("imgsvc: %s: [limits] state_file: %s\n", path, msg);
 		printf("imgsvc: %s: configuration OK (%zu API keys)\n", path, cfg->keys.n);
 		cfg_free(cfg);
 		return 0;
@@ -422,12 +438,13 @@ int main(int argc, char **argv)
 	struct slots *slots = NULL;
 	struct gate *sources = NULL;
 	struct creds_provider *creds = NULL; /* one for all threads: fetched once */
-	void *share = NULL;                  /* the threads' S3 connections */
+	void *share = NULL;                  /* the threads' DNS cache and TLS sessions */
 	size_t n_threads = (size_t)cfg->server.threads;
 	struct worker *workers = xcalloc(n_threads, sizeof *workers);
 	sigset_t stop_set;
 
 	if (*cfg->limits.state_file) {
+		state_set_warn(state_warning);
 		state = state_open(cfg->limits.state_file, err, sizeof err);
 		if (!state) {
 			fprintf(stderr, "imgsvc: %s: [limits] state_file: %s\n", cfg->path, err);

@@ -289,6 +289,8 @@ done:
 		    .s3_s = log.s3_ms >= 0 ? (double)log.s3_ms / 1000 : -1,
 		    .cache = cache_kind(log.cache),
 		    .now_ms = clock_wall_ms(),
+		    /* A health check must answer even when the lock is stuck. */
+		    .no_wait = path && strcmp(path, PATH_RESERVED "health") == 0,
 		};
 		state_record(app->state, &r);
 	}

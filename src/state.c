@@ -12,8 +12,12 @@
  * mutex (and nothing else).
  *
  * Opening takes flock(LOCK_EX) while it checks or initialises the header,
- * so workers that start together initialise the file once. A file with
- * another magic, version or layout is refused with a message, never wiped.
+ * so workers that start together initialise the file once. A worker that
+ * finds another magic, version or layout moves the file aside (kept, never
+ * wiped) and starts a new one, and checks every record of a file it keeps:
+ * a damaged record is cleared, so its key starts again as a new key would,
+ * never with more than its burst. imgsvc-usage refuses such a file, and
+ * imgsvc -t (state_check) says what a worker will do with it.
  *
  * Records are found by name (FNV-1a, linear probing) and never removed, so
  * a config change that adds, removes or renames keys moves no counter. The
@@ -48,6 +52,14 @@
 #define USAGE_LIMIT 65536
 #define BOOT_ID_LEN STATE_BOOT_ID_LEN
 #define DAY_MS 86400000
+
+/*
+ * How long a worker waits for the lock. Updates under it take microseconds;
+ * a longer wait means a lock word nobody will release (damaged, or held by
+ * something that is not a dying imgsvc), and waiting on it forever would
+ * hang every request thread, health checks included.
+ */
+#define LOCK_WAIT_MS 200
 
 /*
  * Requests by status: each HTTP code imgsvc answers with (status.c's
@@ -180,14 +192,14 @@ static int check_header(int fd, const char *path, off_t size, char *err, size_t 
 	static const char zero[8];
 	layout(&want);
 	if (size < (off_t)sizeof h || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
-		fail(err, errlen, "%s: not an imgsvc state file (%lld bytes); not touching it",
+		fail(err, errlen, "%s: not an imgsvc state file (%lld bytes)",
 		     path, (long long)size);
 		return -1;
 	}
 	if (memcmp(h.magic, zero, sizeof zero) == 0 && size == (off_t)sizeof(struct state_file))
 		return 0;
 	if (memcmp(h.magic, want.magic, sizeof h.magic) != 0) {
-		fail(err, errlen, "%s: not an imgsvc state file (bad magic); not touching it",
+		fail(err, errlen, "%s: not an imgsvc state file (bad magic)",
 		     path);
 		return -1;
 	}
@@ -203,40 +215,187 @@ static int check_header(int fd, const char *path, off_t size, char *err, size_t 
 	    size != (off_t)want.file_size) {
 		fail(err, errlen,
 		     "%s: state file layout differs (%lld bytes, this build expects %llu; made on "
-		     "another architecture?); not touching it",
+		     "another architecture?)",
 		     path, (long long)size, (unsigned long long)want.file_size);
 		return -1;
 	}
 	return 1;
 }
 
-static struct state *open_state(const char *path, bool report, char *err, size_t errlen)
+static size_t check_records(struct state_file *f);
+static bool sound_key(const struct key_rec *k);
+static bool sound_usage(const struct usage_rec *u);
+static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int lock(struct state *s);
+static void unlock(struct state *s);
+
+enum open_mode {
+	OPEN_WORKER, /* create or repair: a worker must be able to count */
+	OPEN_REPORT, /* imgsvc-usage: read what is there, change nothing */
+	OPEN_CHECK,  /* imgsvc -t: what a worker would meet, changing nothing */
+};
+
+/*
+ * Opens path and takes its flock; retries when the name was moved to
+ * another file meanwhile (a worker moving a damaged file aside), so the
+ * lock held is the one of the file now at path. -1 with errno on failure.
+ */
+static int open_locked(const char *path, int flags, int how, struct stat *st)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		int fd = open(path, flags | O_CLOEXEC, 0640);
+		if (fd < 0)
+			return -1;
+		struct stat now;
+		if (flock(fd, how) < 0 || fstat(fd, st) < 0) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (stat(path, &now) == 0 && now.st_ino == st->st_ino && now.st_dev == st->st_dev)
+			return fd;
+		close(fd);
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+/* Moves a damaged file aside (kept for inspection, never deleted). */
+static bool move_aside(const char *path, const char *why, char *err, size_t errlen)
+{
+	char aside[4096];
+	snprintf(aside, sizeof aside, "%s.damaged-%lld", path, (long long)time(NULL));
+	if (rename(path, aside) < 0) {
+		fail(err, errlen, "%s; cannot move it aside to %s: %s", why, aside, strerror(errno));
+		return false;
+	}
+	warn("%s; moved aside to %s, a new state file started (usage counts start again)", why,
+	     aside);
+	return true;
+}
+
+/* imgsvc -t: can a worker open path, and what will it find? */
+static int check_state(const char *path, char *msg, size_t msglen)
+{
+	struct stat st;
+	int fd = open_locked(path, O_RDWR, LOCK_EX, &st);
+	if (fd < 0 && errno == ENOENT) {
+		char dir[4096];
+		snprintf(dir, sizeof dir, "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			snprintf(dir, sizeof dir, ".");
+		else if (slash == dir)
+			dir[1] = '\0';
+		else
+			*slash = '\0';
+		struct stat ds;
+		if (stat(dir, &ds) < 0) {
+			fail(msg, msglen, "%s: directory %s: %s", path, dir, strerror(errno));
+			return -1;
+		}
+		if (!S_ISDIR(ds.st_mode)) {
+			fail(msg, msglen, "%s: %s is not a directory", path, dir);
+			return -1;
+		}
+		if (access(dir, W_OK | X_OK) < 0) {
+			fail(msg, msglen, "%s: a worker cannot create it in %s: %s", path, dir,
+			     strerror(errno));
+			return -1;
+		}
+		fail(msg, msglen, "%s: not there yet; the first worker creates it", path);
+		return 0;
+	}
+	if (fd < 0) {
+		fail(msg, msglen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	int rc = -1;
+	struct state_file *f = MAP_FAILED;
+	if (!S_ISREG(st.st_mode)) {
+		fail(msg, msglen, "%s: not a regular file", path);
+		goto out;
+	}
+	if (st.st_size == 0) {
+		fail(msg, msglen, "%s: empty; the first worker initialises it", path);
+		rc = 0;
+		goto out;
+	}
+	char why[1024];
+	int h = check_header(fd, path, st.st_size, why, sizeof why);
+	if (h < 0) {
+		fail(msg, msglen, "%s; a worker will move it aside and start a new one", why);
+		rc = 0;
+		goto out;
+	}
+	if (h == 0) {
+		fail(msg, msglen, "%s: half initialised; a worker initialises it again", path);
+		rc = 0;
+		goto out;
+	}
+	f = mmap(NULL, sizeof *f, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (f == MAP_FAILED) {
+		fail(msg, msglen, "%s: mmap: %s", path, strerror(errno));
+		goto out;
+	}
+	char boot[BOOT_ID_LEN];
+	state_boot_id(boot);
+	if (!boot[0] || memcmp(f->h.boot_id, boot, sizeof boot) == 0) {
+		/* This boot's lock word: a worker must be able to take it. */
+		struct state s = {.f = f};
+		if (lock(&s) != 0) {
+			fail(msg, msglen,
+			     "%s: its lock was not free within %d ms (a stale lock word?): workers "
+			     "answer per [limits] redis_failure until it is; stop the workers and "
+			     "move the file aside",
+			     path, LOCK_WAIT_MS);
+			goto out;
+		}
+		unlock(&s);
+	}
+	size_t bad = 0;
+	for (size_t i = 0; i < KEY_SLOTS; i++)
+		bad += (f->keys[i].used || f->keys[i].name[0]) && !sound_key(&f->keys[i]);
+	for (size_t i = 0; i < USAGE_SLOTS; i++)
+		bad += (f->usage[i].used || f->usage[i].name[0]) && !sound_usage(&f->usage[i]);
+	if (bad)
+		fail(msg, msglen, "%s: %zu damaged records; a worker clears them", path, bad);
+	else
+		msg[0] = '\0';
+	rc = 0;
+out:
+	if (f != MAP_FAILED)
+		munmap(f, sizeof *f);
+	flock(fd, LOCK_UN);
+	close(fd);
+	return rc;
+}
+
+static struct state *open_state(const char *path, enum open_mode mode, char *err, size_t errlen)
 {
 	struct state *s = NULL;
 	struct state_file *f = MAP_FAILED;
-	bool readonly = false, fresh = false;
+	bool readonly = false, fresh = false, report = mode == OPEN_REPORT;
 	struct stat st;
 	char boot[BOOT_ID_LEN];
-	int fd, rc;
+	int fd, rc, moved = 0;
 
+again:
 	if (report) {
 		/* Lock properly when allowed to; a read-only file is read without
 		 * the lock, which running workers never notice. */
-		fd = open(path, O_RDWR | O_CLOEXEC);
+		fd = open_locked(path, O_RDWR, LOCK_EX, &st);
 		if (fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM)) {
-			fd = open(path, O_RDONLY | O_CLOEXEC);
+			fd = open_locked(path, O_RDONLY, LOCK_SH, &st);
 			readonly = true;
 		}
 	} else {
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+		fd = open_locked(path, O_RDWR | O_CREAT, LOCK_EX, &st);
 	}
 	if (fd < 0) {
 		fail(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
-	}
-	if (flock(fd, readonly ? LOCK_SH : LOCK_EX) < 0 || fstat(fd, &st) < 0) {
-		fail(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		fail(err, errlen, "%s: not a regular file", path);
@@ -246,6 +405,16 @@ static struct state *open_state(const char *path, bool report, char *err, size_t
 		fresh = true;
 	} else {
 		rc = check_header(fd, path, st.st_size, err, errlen);
+		if (rc < 0 && !report && moved++ == 0) {
+			/* Not a file a worker can count in: kept aside, not trusted. */
+			char why[1024];
+			snprintf(why, sizeof why, "%s", err);
+			if (!move_aside(path, why, err, errlen))
+				goto out;
+			flock(fd, LOCK_UN);
+			close(fd);
+			goto again;
+		}
 		if (rc < 0)
 			goto out;
 		fresh = rc == 0;
@@ -289,6 +458,13 @@ static struct state *open_state(const char *path, bool report, char *err, size_t
 		}
 		memcpy(f->h.boot_id, boot, sizeof f->h.boot_id);
 	}
+	if (!fresh && !report) {
+		size_t bad = check_records(f);
+		if (bad)
+			warn("state file %s: %zu damaged records cleared (their keys start again "
+			     "as new keys)",
+			     path, bad);
+	}
 	s = xcalloc(1, sizeof *s);
 	s->f = f;
 	s->readonly = readonly;
@@ -306,12 +482,17 @@ out:
 
 struct state *state_open(const char *path, char *err, size_t errlen)
 {
-	return open_state(path, false, err, errlen);
+	return open_state(path, OPEN_WORKER, err, errlen);
 }
 
 struct state *state_open_report(const char *path, char *err, size_t errlen)
 {
-	return open_state(path, true, err, errlen);
+	return open_state(path, OPEN_REPORT, err, errlen);
+}
+
+int state_check(const char *path, char *msg, size_t msglen)
+{
+	return check_state(path, msg, msglen);
 }
 
 void state_close(struct state *s)
@@ -322,13 +503,6 @@ void state_close(struct state *s)
 	free(s);
 }
 
-/*
- * How long a worker waits for the lock. Updates under it take microseconds;
- * a longer wait means a lock word nobody will release (damaged, or held by
- * something that is not a dying imgsvc), and waiting on it forever would
- * hang every request thread, health checks included.
- */
-#define LOCK_WAIT_MS 200
 
 /* Takes the lock; 0 when held, ETIMEDOUT (or another error) when not. A dead
  * owner's lock is taken over. */
@@ -374,6 +548,105 @@ static bool valid_name(const char *name)
 	return name && name[0] && strlen(name) <= NAME_MAX_LEN;
 }
 
+static void warn_stderr(const char *msg)
+{
+	fprintf(stderr, "imgsvc: warning: %s\n", msg);
+}
+
+static void (*warn_fn)(const char *msg) = warn_stderr;
+
+void state_set_warn(void (*fn)(const char *msg))
+{
+	warn_fn = fn ? fn : warn_stderr;
+}
+
+static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warn(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	warn_fn(msg);
+}
+
+/*
+ * A stored name as imgsvc writes one: NUL-terminated within the field and
+ * not empty, NULs after it. Anything else is damage (the file is shared,
+ * writable, and outlives the processes that wrote it).
+ */
+static bool sound_name(const char *name, size_t size)
+{
+	const char *end = memchr(name, '\0', size);
+	if (!end || end == name)
+		return false;
+	for (const char *p = end; p < name + size; p++)
+		if (*p)
+			return false;
+	return true;
+}
+
+/* Far beyond any real count or clock, yet far from overflowing. */
+#define SANE_MAX ((int64_t)1 << 52)
+
+static bool sound_key(const struct key_rec *k)
+{
+	return k->used == 1 && sound_name(k->name, sizeof k->name) && k->bucket.last_ms >= 0 &&
+	       k->bucket.last_ms < SANE_MAX && k->bucket.tokens > -SANE_MAX &&
+	       k->bucket.tokens < SANE_MAX && k->quota.period_start >= 0 &&
+	       k->quota.period_start < SANE_MAX && k->quota.count >= 0 &&
+	       k->quota.count < SANE_MAX && k->limited >= 0;
+}
+
+static bool sound_usage(const struct usage_rec *u)
+{
+	if (u->used != 1 || !sound_name(u->name, sizeof u->name) || u->day < 0 ||
+	    u->day > SANE_MAX || u->bytes < 0 || u->limited < 0)
+		return false;
+	for (size_t i = 0; i < sizeof u->requests / sizeof u->requests[0]; i++)
+		if (u->requests[i] < 0)
+			return false;
+	return true;
+}
+
+/*
+ * Checks every record under the flock of opening: a damaged one is cleared
+ * (its key starts again as a new key would: a full burst, a new quota
+ * period) and the tables' counts are made true again. Returns how many
+ * records were cleared.
+ */
+static size_t check_records(struct state_file *f)
+{
+	size_t bad = 0;
+	uint32_t keys = 0, usage = 0;
+	for (size_t i = 0; i < KEY_SLOTS; i++) {
+		struct key_rec *k = &f->keys[i];
+		if (k->used == 0 && !k->name[0])
+			continue;
+		if (sound_key(k)) {
+			keys++;
+			continue;
+		}
+		memset(k, 0, sizeof *k);
+		bad++;
+	}
+	for (size_t i = 0; i < USAGE_SLOTS; i++) {
+		struct usage_rec *u = &f->usage[i];
+		if (u->used == 0 && !u->name[0])
+			continue;
+		if (sound_usage(u)) {
+			usage++;
+			continue;
+		}
+		memset(u, 0, sizeof *u);
+		bad++;
+	}
+	f->h.keys_used = keys;
+	f->h.usage_used = usage;
+	return bad;
+}
+
 static uint64_t hash(const char *name, int64_t day)
 {
 	uint64_t h = 14695981039346656037ULL;
@@ -389,6 +662,16 @@ static bool is_used(const uint32_t *used)
 	return __atomic_load_n(used, __ATOMIC_ACQUIRE) != 0;
 }
 
+/* Counts no table can reach: damage since opening; every record is checked. */
+static void recount_if_damaged(struct state_file *f)
+{
+	if (f->h.keys_used <= KEY_LIMIT && f->h.usage_used <= USAGE_LIMIT)
+		return;
+	size_t bad = check_records(f);
+	warn("state file: impossible record counts; every record checked, %zu damaged cleared",
+	     bad);
+}
+
 /* The key's record, created if new and there is room; NULL if full. */
 static struct key_rec *key_find(struct state_file *f, const char *name)
 {
@@ -401,6 +684,14 @@ static struct key_rec *key_find(struct state_file *f, const char *name)
 			memset(k, 0, sizeof *k);
 			strcpy(k->name, name);
 			f->h.keys_used++;
+			__atomic_store_n(&k->used, 1, __ATOMIC_RELEASE);
+			return k;
+		}
+		if (!sound_key(k)) {
+			/* Damaged since the file was opened: the key starts over. */
+			warn("state file: a damaged plan record (slot %zu) cleared", i);
+			memset(k, 0, sizeof *k);
+			strcpy(k->name, name);
 			__atomic_store_n(&k->used, 1, __ATOMIC_RELEASE);
 			return k;
 		}
@@ -422,6 +713,14 @@ static struct usage_rec *usage_find(struct state_file *f, const char *name, int6
 			strcpy(u->name, name);
 			u->day = day;
 			f->h.usage_used++;
+			__atomic_store_n(&u->used, 1, __ATOMIC_RELEASE);
+			return u;
+		}
+		if (!sound_usage(u)) {
+			warn("state file: a damaged usage record (slot %zu) cleared", i);
+			memset(u, 0, sizeof *u);
+			strcpy(u->name, name);
+			u->day = day;
 			__atomic_store_n(&u->used, 1, __ATOMIC_RELEASE);
 			return u;
 		}
@@ -455,6 +754,7 @@ enum plan_verdict state_admit(struct state *s, const char *key_name, const struc
 		*unavailable = true;
 		return PLAN_ALLOW;
 	}
+	recount_if_damaged(s->f);
 	struct key_rec *k = key_find(s->f, key_name);
 	if (!k) {
 		s->f->m.keys_full++;
@@ -500,8 +800,18 @@ void state_record(struct state *s, const struct state_request *r)
 	if (s->readonly)
 		return;
 	bool named = r->key_name && valid_name(r->key_name);
-	if (lock(s) != 0)
+	if (r->no_wait) {
+		int rc = pthread_mutex_trylock(&s->f->lock);
+		if (rc == EOWNERDEAD) {
+			pthread_mutex_consistent(&s->f->lock);
+			s->f->m.lock_recoveries++;
+		} else if (rc) {
+			return;
+		}
+	} else if (lock(s) != 0) {
 		return;
+	}
+	recount_if_damaged(s->f);
 	struct metrics *m = &s->f->m;
 	m->status[status_index(s, r->status)]++;
 	observe(&m->latency, r->total_s);
@@ -553,7 +863,7 @@ size_t state_usage(struct state *s, const char *key_name, int64_t from_day, int6
 		return 0;
 	for (size_t i = 0; i < USAGE_SLOTS; i++) {
 		const struct usage_rec *u = &s->f->usage[i];
-		if (!is_used(&u->used) || u->day < from_day || u->day > to_day ||
+		if (!is_used(&u->used) || !sound_usage(u) || u->day < from_day || u->day > to_day ||
 		    (key_name && strcmp(u->name, key_name) != 0))
 			continue;
 		if (n == cap) {
@@ -683,10 +993,12 @@ void state_metrics(struct state *s, struct buf *out)
 	memcpy(&m, &s->f->m, sizeof m);
 	keys_used = s->f->h.keys_used;
 	usage_used = s->f->h.usage_used;
+	if (keys_used > KEY_SLOTS) /* damaged; the next admission recounts */
+		keys_used = KEY_SLOTS;
 	keys = xcalloc(keys_used ? keys_used : 1, sizeof *keys);
 	for (size_t i = 0; i < KEY_SLOTS && nkeys < keys_used; i++) {
 		const struct key_rec *k = &s->f->keys[i];
-		if (!is_used(&k->used))
+		if (!is_used(&k->used) || !sound_key(k))
 			continue;
 		memcpy(keys[nkeys].name, k->name, sizeof keys[nkeys].name);
 		keys[nkeys].name[NAME_MAX_LEN] = '\0';

@@ -35,6 +35,16 @@ struct state *state_open(const char *path, char *err, size_t errlen);
  */
 struct state *state_open_report(const char *path, char *err, size_t errlen);
 void state_close(struct state *s);
+/*
+ * imgsvc -t: whether a worker can open path as state_open does, changing
+ * nothing. 0 when it can (msg then says what a worker will do first, such as
+ * create the file, move a damaged one aside or clear damaged records, or is
+ * empty); -1 with the reason when it cannot (directory missing or not
+ * writable, file unreadable, its lock not free within 200 ms).
+ */
+int state_check(const char *path, char *msg, size_t msglen);
+/* Where damage found while running is reported (default: stderr). */
+void state_set_warn(void (*fn)(const char *msg));
 
 /*
  * Admits or refuses one request of key_name under plan, atomically across
@@ -55,6 +65,7 @@ struct state_request {
 	double s3_s;          /* time waiting for S3; < 0 when S3 was not asked */
 	int cache;            /* 0: not a derivative, 1: hit, 2: miss */
 	int64_t now_ms;       /* when it finished (for the UTC day) */
+	bool no_wait;         /* not counted rather than wait for the lock (health) */
 };
 
 void state_record(struct state *s, const struct state_request *r);

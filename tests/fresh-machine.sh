@@ -16,7 +16,7 @@
 #   configure   ./configure --enable-werror
 #   make        make -j$(nproc)
 #   unit        make tests/unit, then tests/unit tests/data: TAP, no "not ok"
-#   config      ./imgsvc -t -c etc/imgsvc.ini.sample
+#   config      the sample's state directory, ./imgsvc -t -c etc/imgsvc.ini.sample
 #   health      imgsvc under spawn-fcgi (a Unix socket) behind lighttpd with
 #               the shipped lighttpd-conf/imgsvc.conf rendered as tests/lib.sh
 #               does, S3 pointed at a closed loopback port (the health path
@@ -375,7 +375,7 @@ unit_tests() {
 	echo "$n ok, no \"not ok\""
 }
 step unit unit_tests
-step config in_root './imgsvc -t -c etc/imgsvc.ini.sample'
+step config in_root 'install -d /var/lib/imgsvc && ./imgsvc -t -c etc/imgsvc.ini.sample'
 
 # spawn-fcgi and lighttpd started by tests/lib.sh (process groups, stopped
 # by its exit trap), which renders the shipped snippet's spawn-fcgi block.

@@ -19,12 +19,21 @@ check "lighttpd snippet installed under datadir" test -f "$dest$datadir/imgsvc/l
 check "state directory created under localstatedir ($localstatedir/lib/imgsvc)" \
 	test -d "$dest$localstatedir/lib/imgsvc"
 check "imgsvc-usage installed beside imgsvc" test -x "$dest$bindir/imgsvc-usage"
-check "installed sample config passes imgsvc -t" "$bin" -t -c "$sample"
+# The sample's state_file is /var/lib/imgsvc/state: -t opens it as a worker
+# would, so here it points into the installed state directory.
+sed "s|^state_file = .*|state_file = $dest$localstatedir/lib/imgsvc/state|" "$sample" >"$T/sample.ini"
+check "installed sample config passes imgsvc -t (state_file in the installed state directory)" \
+	"$bin" -t -c "$T/sample.ini"
+sed "s|^state_file = .*|state_file = $T/no-such-dir/state|" "$sample" >"$T/nodir.ini"
+out=$("$bin" -t -c "$T/nodir.ini" 2>&1)
+rc=$?
+check "a state_file in a missing directory: imgsvc -t fails naming it ($out)" \
+	sh -c "[ $rc != 0 ] && printf '%s' \"\$1\" | grep -q 'no-such-dir: No such file or directory'" _ "$out"
 check "-V prints the version" sh -c "'$bin' -V | grep -q '^imgsvc '"
 check "the default config path is under sysconfdir" sh -c "'$bin' -h | grep -qF '$sysconfdir/imgsvc/imgsvc.ini'"
 
 # IMGSVC_CONFIG is read when -c is absent.
-check "IMGSVC_CONFIG names the file" env IMGSVC_CONFIG="$sample" "$bin" -t
+check "IMGSVC_CONFIG names the file" env IMGSVC_CONFIG="$T/sample.ini" "$bin" -t
 
 sed 's/^timeout_ms = 10000/timeout_ms = soon/' "$sample" >"$T/bad.ini"
 out=$("$bin" -t -c "$T/bad.ini" 2>&1)
