@@ -31,6 +31,7 @@
 #include "status.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -1073,5 +1074,17 @@ void state_test_stale_lock(struct state *s, bool keep_boot_id)
 	s->f->lock.__data.__owner = 0x3ffffffe;
 	if (!keep_boot_id)
 		snprintf(s->f->h.boot_id, sizeof s->f->h.boot_id, "a-previous-boot");
+}
+void state_test_layout(FILE *out)
+{
+	fprintf(out, "magic %zu %zu\n", offsetof(struct state_file, h.magic), sizeof(char[8]));
+	fprintf(out, "counts %zu %zu\n", offsetof(struct state_file, h.keys_used),
+		2 * sizeof(uint32_t));
+	fprintf(out, "lock %zu %zu\n", offsetof(struct state_file, lock), sizeof(pthread_mutex_t));
+	fprintf(out, "metrics %zu %zu\n", offsetof(struct state_file, m), sizeof(struct metrics));
+	fprintf(out, "keys %zu %zu\n", offsetof(struct state_file, keys),
+		sizeof(((struct state_file *)0)->keys));
+	fprintf(out, "usage %zu %zu\n", offsetof(struct state_file, usage),
+		sizeof(((struct state_file *)0)->usage));
 }
 #endif

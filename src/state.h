@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "buf.h"
 #include "plan.h"
@@ -102,6 +103,8 @@ void state_metrics(struct state *s, struct buf *out);
  * it); make the lock look held by a thread of a previous boot. */
 int state_test_lock(struct state *s);
 void state_test_stale_lock(struct state *s, bool keep_boot_id);
+/* For tests: "REGION OFFSET SIZE" lines of the file's layout. */
+void state_test_layout(FILE *out);
 #endif
 
 #endif

@@ -53,7 +53,7 @@ static void usage(void)
 	      "       | hammer PROCS N KEY QUOTA [BURST] | record KEY STATUS BYTES DATE [COUNT "
 	      "[LAT [S3 "
 	      "[hit|miss]]]]\n"
-	      "       | kill-holder WAITERS | stale [keep-boot] | usage [KEY] | metrics\n",
+	      "       | kill-holder WAITERS | stale [keep-boot] | layout | usage [KEY] | metrics\n",
 	      stderr);
 	exit(2);
 }
@@ -337,6 +337,10 @@ int main(int argc, char **argv)
 		return record(argc, argv);
 	if (strcmp(cmd, "kill-holder") == 0)
 		return kill_holder(argc, argv);
+	if (strcmp(cmd, "layout") == 0) {
+		state_test_layout(stdout);
+		return 0;
+	}
 	if (strcmp(cmd, "stale") == 0) {
 		struct state *s = open_or_die();
 		state_test_stale_lock(s, argc > 0 && strcmp(argv[0], "keep-boot") == 0);
