@@ -597,16 +597,29 @@ static bool sound_key(const struct key_rec *k)
 	       k->bucket.last_ms < SANE_MAX && k->bucket.tokens > -SANE_MAX &&
 	       k->bucket.tokens < SANE_MAX && k->quota.period_start >= 0 &&
 	       k->quota.period_start < SANE_MAX && k->quota.count >= 0 &&
-	       k->quota.count < SANE_MAX && k->limited >= 0;
+	       k->quota.count < SANE_MAX && k->limited >= 0 && k->limited < SANE_MAX;
 }
 
 static bool sound_usage(const struct usage_rec *u)
 {
 	if (u->used != 1 || !sound_name(u->name, sizeof u->name) || u->day < 0 ||
-	    u->day > SANE_MAX || u->bytes < 0 || u->limited < 0)
+	    u->day > SANE_MAX || u->bytes < 0 || u->bytes > SANE_MAX || u->limited < 0 ||
+	    u->limited > SANE_MAX)
 		return false;
 	for (size_t i = 0; i < sizeof u->requests / sizeof u->requests[0]; i++)
-		if (u->requests[i] < 0)
+		if (u->requests[i] < 0 || u->requests[i] > SANE_MAX)
+			return false;
+	return true;
+}
+
+/* The metrics are int64 counters only; damage shows as values out of range. */
+_Static_assert(sizeof(struct metrics) % sizeof(int64_t) == 0, "metrics: int64 counters only");
+
+static bool sound_metrics(const struct metrics *m)
+{
+	const int64_t *v = (const int64_t *)m;
+	for (size_t i = 0; i < sizeof *m / sizeof *v; i++)
+		if (v[i] < 0 || v[i] > SANE_MAX)
 			return false;
 	return true;
 }
@@ -645,6 +658,10 @@ static size_t check_records(struct state_file *f)
 	}
 	f->h.keys_used = keys;
 	f->h.usage_used = usage;
+	if (!sound_metrics(&f->m)) {
+		memset(&f->m, 0, sizeof f->m);
+		bad++;
+	}
 	return bad;
 }
 
@@ -661,6 +678,15 @@ static uint64_t hash(const char *name, int64_t day)
 static bool is_used(const uint32_t *used)
 {
 	return __atomic_load_n(used, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* Damaged metrics start again from zero (counters may reset, never overflow). */
+static void reset_metrics_if_damaged(struct state_file *f)
+{
+	if (sound_metrics(&f->m))
+		return;
+	memset(&f->m, 0, sizeof f->m);
+	warn("state file: damaged metrics counters reset to zero");
 }
 
 /* Counts no table can reach: damage since opening; every record is checked. */
@@ -756,6 +782,7 @@ enum plan_verdict state_admit(struct state *s, const char *key_name, const struc
 		return PLAN_ALLOW;
 	}
 	recount_if_damaged(s->f);
+	reset_metrics_if_damaged(s->f);
 	struct key_rec *k = key_find(s->f, key_name);
 	if (!k) {
 		s->f->m.keys_full++;
@@ -813,6 +840,7 @@ void state_record(struct state *s, const struct state_request *r)
 		return;
 	}
 	recount_if_damaged(s->f);
+	reset_metrics_if_damaged(s->f);
 	struct metrics *m = &s->f->m;
 	m->status[status_index(s, r->status)]++;
 	observe(&m->latency, r->total_s);
@@ -992,6 +1020,8 @@ void state_metrics(struct state *s, struct buf *out)
 	if (!read_lock(s))
 		return;
 	memcpy(&m, &s->f->m, sizeof m);
+	if (!sound_metrics(&m)) /* damaged; the next request resets them */
+		memset(&m, 0, sizeof m);
 	keys_used = s->f->h.keys_used;
 	usage_used = s->f->h.usage_used;
 	if (keys_used > KEY_SLOTS) /* damaged; the next admission recounts */

@@ -76,6 +76,8 @@ scribble $((off + size - 65536)) 65536
 read -r off size < <(region metrics)
 scribble "$off" "$size"
 serving "random usage records and metrics"
+check "  the damaged metrics are reset, and that is logged" \
+	log_has 'warning: state file: damaged metrics counters reset to zero'
 "$PROBE" "$S" metrics >"$T/metrics.txt" 2>&1
 check "  the metrics still render" grep -q '^imgsvc_requests_total' "$T/metrics.txt"
 
