@@ -13,10 +13,11 @@
  *
  * Opening takes flock(LOCK_EX) while it checks or initialises the header,
  * so workers that start together initialise the file once. A worker that
- * finds another magic, version or layout moves the file aside (kept, never
- * wiped) and starts a new one, and checks every record of a file it keeps:
- * a damaged record is cleared, so its key starts again as a new key would,
- * never with more than its burst. imgsvc-usage refuses such a file, and
+ * finds one of imgsvc's files it cannot count in (another version, or
+ * damaged: a bad magic in a file of this size) moves it aside (kept, never
+ * wiped) and starts a new one; any other file is refused, untouched. It
+ * checks every record of a file it keeps: a damaged record is cleared, so
+ * its key starts again as a new key would, never with more than its burst. imgsvc-usage refuses such a file, and
  * imgsvc -t (state_check) says what a worker will do with it.
  *
  * Records are found by name (FNV-1a, linear probing) and never removed, so
@@ -262,6 +263,21 @@ static int open_locked(const char *path, int flags, int how, struct stat *st)
 	return -1;
 }
 
+/*
+ * Whether a file imgsvc cannot count in is still one of its own, damaged or
+ * of another version: "imgsvcS" leads its magic, or it has this build's
+ * size. Only such a file is moved aside; anything else (a state_file that
+ * names some other file by mistake) is refused and left where it is.
+ */
+static bool ours_once(int fd, off_t size)
+{
+	char magic[8];
+	if (size == (off_t)sizeof(struct state_file))
+		return true;
+	return pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+	       memcmp(magic, STATE_MAGIC, 7) == 0;
+}
+
 /* Moves a damaged file aside (kept for inspection, never deleted). */
 static bool move_aside(const char *path, const char *why, char *err, size_t errlen)
 {
@@ -325,6 +341,10 @@ static int check_state(const char *path, char *msg, size_t msglen)
 	}
 	char why[1024];
 	int h = check_header(fd, path, st.st_size, why, sizeof why);
+	if (h < 0 && !ours_once(fd, st.st_size)) {
+		fail(msg, msglen, "%s: a worker refuses it and exits (not an imgsvc file)", why);
+		goto out;
+	}
 	if (h < 0) {
 		fail(msg, msglen, "%s; a worker will move it aside and start a new one", why);
 		rc = 0;
@@ -406,7 +426,7 @@ again:
 		fresh = true;
 	} else {
 		rc = check_header(fd, path, st.st_size, err, errlen);
-		if (rc < 0 && !report && moved++ == 0) {
+		if (rc < 0 && !report && ours_once(fd, st.st_size) && moved++ == 0) {
 			/* Not a file a worker can count in: kept aside, not trusted. */
 			char why[1024];
 			snprintf(why, sizeof why, "%s", err);

@@ -119,3 +119,10 @@ serving "bad magic, a new worker"
 check "  it moved the file aside and said so" \
 	sh -c "ls '$S'.damaged-* >/dev/null 2>&1 && grep -q 'bad magic); moved aside to ' '$SERVER_LOG'"
 check "  burst 5 admits 5 of 8 in the new file" test "$(eight_quick)" = 5
+
+# state_file naming a file that is not imgsvc's: -t fails, nothing moved.
+printf 'not a state file\n' >"$T/foreign"
+sed "s|^state_file = .*|state_file = $T/foreign|" "$T/imgsvc.ini" >"$T/foreign.ini"
+out=$("$IMGSVC" -t -c "$T/foreign.ini" 2>&1)
+check "a foreign file as state_file: imgsvc -t fails ($out), the file stays" \
+	sh -c "! '$IMGSVC' -t -c '$T/foreign.ini' >/dev/null 2>&1 && printf '%s' \"\$1\" | grep -q 'a worker refuses it' && [ \"\$(cat '$T/foreign')\" = 'not a state file' ]" _ "$out"
