@@ -1,5 +1,5 @@
 /*
- * config.c - load and validate the INI configuration (SPEC §7).
+ * config.c - load and validate the INI configuration (README "Configuration").
  *
  * One table lists every key of the fixed sections with its type, range,
  * default and where it lands in struct cfg. Loading walks the dictionary

@@ -1,5 +1,5 @@
 #!/bin/sh
-# t0030-creds.sh - the S3 credential chain (SPEC §5), through tests/credsprobe.
+# t0030-creds.sh - the S3 credential chain (README "S3 credentials"), through tests/credsprobe.
 #
 # Static sources are set up in the environment and in files under a temp
 # dir; the container and IMDSv2 endpoints are tests/creds_stub.py on

@@ -7,7 +7,7 @@
 # test sees which credentials signed what.
 #
 # What imgsvc answers when it cannot get credentials: 502 with a JSON body
-# (SPEC §3: S3 "could not be reached" - a request it cannot sign never
+# (README "Responses": S3 "could not be reached" - a request it cannot sign never
 # reaches it), whatever the reason (HTTP 500, garbage, a hang, credentials
 # already expired), and S3 is not asked at all. Never past the deadline:
 # each credential request is bounded by connect_timeout_ms and by what is
