@@ -74,9 +74,13 @@ HEAP_SLACK_KB=16
 HEAP_PER_REQUEST=4
 RSS_GUARD_KB=8192
 WORKER_TUNABLES=glibc.malloc.tcache_count=0
-# Open descriptors may differ by the S3 connection (closed after a hang,
-# reopened by the next request) and little more.
-FD_SLACK=2
+# Open descriptors may differ by the S3 connections, which each of a
+# worker's threads (16 by default) keeps for itself (libcurl cannot share
+# connections between threads), up to two at once (a cache hit's GET and
+# HEAD): one is closed after a hang and reopened by that thread's next
+# request, and a thread opens its own the first time it serves. Past that,
+# little more; a leak of one a request would be thousands.
+FD_SLACK=$((2 + 2 * 16))
 
 . "$TESTS_DIR/soak_lib.sh"
 SOAK_TOTAL=$TOTAL
